@@ -1,0 +1,111 @@
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from bookrec import pipeline, recommendations
+from bookrec.api.filters import BookFilterSet, BookListFilterSet
+from bookrec.api.serializers import (
+    BookSerializer,
+    LimitSerializer,
+    NotEmbeddedSerializer,
+    QueuedSerializer,
+    RecommendationListSerializer,
+)
+from bookrec.models import Book
+
+
+class CanChangeBooks(permissions.BasePermission):
+    """Re-embedding is a change to the book: it needs ``bookrec.change_book``."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.has_perm("bookrec.change_book"))
+
+
+class BookPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def reject_unknown_params(request, known):
+    """A misspelt filter must not silently widen a query: answer 400 naming it."""
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+
+
+def filtered_candidates(request, filterset_class=BookFilterSet):
+    filterset = filterset_class(request.query_params, queryset=Book.objects.all(), request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
+def validated(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def recommendation_response(found):
+    return Response(RecommendationListSerializer({"results": found}).data)
+
+
+class BookViewSet(viewsets.ModelViewSet):
+    """The catalogue: anyone reads; staff with the book permissions write."""
+
+    queryset = Book.objects.all()
+    serializer_class = BookSerializer
+    permission_classes = [permissions.DjangoModelPermissionsOrAnonReadOnly]
+    pagination_class = BookPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = BookListFilterSet
+    lookup_value_regex = r"\d+"
+
+    def get_permissions(self):
+        if self.action == "reembed":
+            return [CanChangeBooks()]
+        return super().get_permissions()
+
+    def list(self, request, *args, **kwargs):
+        reject_unknown_params(
+            request, [*BookListFilterSet.base_filters, "page", BookPagination.page_size_query_param]
+        )
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Books like this one",
+        parameters=[LimitSerializer, BookFilterSet],
+        responses={
+            200: RecommendationListSerializer,
+            409: OpenApiResponse(NotEmbeddedSerializer, description="The book has no embedding yet."),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def similar(self, request, pk=None):
+        """Nearest books by cosine similarity of their summaries' embeddings, the book itself
+        excluded; filters narrow the candidates and `limit` rows come back whenever that many match."""
+        reject_unknown_params(request, ["limit", *BookFilterSet.base_filters])
+        book = self.get_object()
+        limit = validated(LimitSerializer, request.query_params).get("limit")
+        candidates = filtered_candidates(request)
+        try:
+            found = recommendations.similar_books(book, candidates=candidates, limit=limit)
+        except recommendations.NotEmbedded as exc:
+            return Response(
+                {"detail": str(exc), "embedding_status": book.embedding_status},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return recommendation_response(found)
+
+    @extend_schema(summary="Re-embed this book", request=None, responses={202: QueuedSerializer})
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def reembed(self, request, pk=None):
+        """Queue the book's embedding again (needs the change permission)."""
+        book = self.get_object()
+        queued = pipeline.reembed(Book.objects.filter(pk=book.pk))
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,218 @@
+"""Importing a catalogue: JSON Lines or CSV, upserted on the external id, in batches.
+
+A bad row is reported with its line number and skipped; it never aborts the rows before
+it or leaves a half-written book. Unchanged books are left alone (no embedding queued).
+"""
+
+import csv
+import gzip
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from bookrec.models import Book
+from bookrec.pipeline import queue_embedding_on_commit
+
+MAX_SUMMARY_CHARS = 50_000
+CATALOGUE_FIELDS = ["title", "author", "summary", "language", "subjects", "year"]
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CSV_REQUIRED_COLUMNS = {"title"}
+
+
+class RowError(ValueError):
+    pass
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    queued: int = 0
+    rejected: list = field(default_factory=list)  # (line number, reason)
+
+    @property
+    def seen(self):
+        return self.created + self.updated + self.unchanged + len(self.rejected)
+
+
+def open_text(path):
+    """Open a file (gzip-compressed or not) as text; undecodable bytes are kept
+    as surrogates so the row they are in can be rejected on its own."""
+    path = Path(path)
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def catalogue_format(path):
+    name = Path(path).name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    raise ValueError(f"Cannot tell the format of {path}: name it .jsonl or .csv (optionally .gz).")
+
+
+def read_rows(path):
+    """Yield ``(line number, dict or RowError)`` for every record in the file."""
+    with open_text(path) as handle:
+        if catalogue_format(path) == "jsonl":
+            yield from _jsonl_rows(handle)
+        else:
+            yield from _csv_rows(handle)
+
+
+def _jsonl_rows(handle):
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, RowError(f"not valid JSON ({exc.msg})")
+            continue
+        yield number, record if isinstance(record, dict) else RowError("not a JSON object")
+
+
+def _csv_rows(handle):
+    reader = csv.DictReader(handle)
+    missing = CSV_REQUIRED_COLUMNS - set(reader.fieldnames or [])
+    if missing:
+        yield 1, RowError(f"the header has no {', '.join(sorted(missing))} column")
+        return
+    for record in reader:
+        number = reader.line_num
+        if None in record:
+            yield number, RowError("more fields than the header has columns")
+        elif any(value is None for value in record.values()):
+            yield number, RowError("fewer fields than the header has columns")
+        else:
+            yield number, record
+
+
+def clean_text(record, name, *, max_length, required=False):
+    value = record.get(name)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise RowError(f"{name}: expected text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowError(f"{name}: not valid UTF-8") from None
+    if CONTROL_CHARACTERS.search(value):
+        raise RowError(f"{name}: contains control characters")
+    value = value.strip()
+    if required and not value:
+        raise RowError(f"{name}: required")
+    if len(value) > max_length:
+        raise RowError(f"{name}: longer than {max_length} characters")
+    return value
+
+
+def clean_subjects(value):
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.split(";")
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise RowError("subjects: expected a list of strings or a ';'-separated string")
+    subjects = [s.strip() for s in value if s.strip()]
+    if any(len(s) > 200 or CONTROL_CHARACTERS.search(s) for s in subjects):
+        raise RowError("subjects: a subject is over 200 characters or has control characters")
+    return subjects
+
+
+def clean_year(value):
+    if value in (None, ""):
+        return None
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        raise RowError(f"year: not a whole number: {str(value)[:20]!r}") from None
+    if not -3000 <= year <= 3000:
+        raise RowError(f"year: {year} is out of range")
+    return year
+
+
+def clean_record(record):
+    """A catalogue record as Book field values, or RowError naming what is wrong."""
+    external_id = record.get("external_id", record.get("id"))
+    if external_id is not None and not isinstance(external_id, (str, int)):
+        raise RowError("external_id: expected text or a number")
+    return {
+        "external_id": clean_text({"id": str(external_id or "")}, "id", max_length=200) or None,
+        "title": clean_text(record, "title", max_length=500, required=True),
+        "author": clean_text(record, "author", max_length=300),
+        "summary": clean_text(record, "summary", max_length=MAX_SUMMARY_CHARS),
+        "language": clean_text(record, "language", max_length=16),
+        "subjects": clean_subjects(record.get("subjects")),
+        "year": clean_year(record.get("year")),
+    }
+
+
+def import_books(rows, *, batch_size=500, progress=None):
+    """Upsert ``(line number, record)`` rows; return an ImportReport."""
+    report = ImportReport()
+    batch = []
+    for number, record in rows:
+        try:
+            if isinstance(record, RowError):
+                raise record
+            batch.append((number, clean_record(record)))
+        except RowError as exc:
+            report.rejected.append((number, str(exc)))
+        if len(batch) >= batch_size:
+            _upsert(batch, report)
+            batch = []
+        if progress is not None:
+            progress.update(1)
+    _upsert(batch, report)
+    return report
+
+
+@transaction.atomic
+def _upsert(batch, report):
+    if not batch:
+        return
+    by_id = {}
+    for number, values in batch:
+        key = values["external_id"]
+        if key is not None and key in by_id:
+            report.rejected.append((number, f"external_id {key!r} repeats line {by_id[key][0]}"))
+            continue
+        by_id[key if key is not None else ("line", number)] = (number, values)
+    existing = Book.objects.defer("embedding").in_bulk([k for k in by_id if isinstance(k, str)], field_name="external_id")
+    to_create, to_update = [], []
+    now = timezone.now()
+    for key, (number, values) in by_id.items():
+        book = existing.get(key)
+        if book is None:
+            book = Book(**values)
+            book.refresh_embedding_state()
+            to_create.append(book)
+        elif any(getattr(book, name) != values[name] for name in CATALOGUE_FIELDS):
+            for name in CATALOGUE_FIELDS:
+                setattr(book, name, values[name])
+            book.updated_at = now  # bulk_update does not apply auto_now
+            book.refresh_embedding_state()
+            to_update.append(book)
+        else:
+            report.unchanged += 1
+    Book.objects.bulk_create(to_create)
+    update_fields = CATALOGUE_FIELDS + [
+        "content_hash", "embedding", "embedded_hash", "embedding_model", "embedded_at",
+        "embedding_error", "embedding_status", "updated_at",
+    ]
+    if to_update:
+        Book.objects.bulk_update(to_update, update_fields)
+    report.created += len(to_create)
+    report.updated += len(to_update)
+    pending = [b.pk for b in to_create + to_update if b.embedding_status == "pending"]
+    report.queued += len(pending)
+    queue_embedding_on_commit(pending)

@@ -1,0 +1,201 @@
+"""Embedding work: what to embed, calling the embedder, writing vectors back.
+
+Called from the Celery tasks, the admin, the management commands and the shell alike.
+Nothing here waits on a broker inside a web request: queueing happens after commit and
+a broker failure leaves the books pending for the next sweep.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bookrec.conf import bookrec_settings
+from bookrec.documents import document_hash, document_text, has_embeddable_text
+from bookrec.embedders import EmbeddingError, EmbeddingUnavailable, get_embedder
+from bookrec.models import Book, EmbeddingStatus
+
+logger = logging.getLogger(__name__)
+
+
+def chunked(items, size):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- queueing ------------------------------------------------------------------------
+
+
+def queue_embedding(book_ids):
+    """Send one Celery task per ``TASK_BATCH_SIZE`` books. Returns how many were queued."""
+    from bookrec.tasks import embed_books_task
+
+    queued = 0
+    options = {"queue": bookrec_settings.CELERY_QUEUE} if bookrec_settings.CELERY_QUEUE else {}
+    for chunk in chunked(book_ids, bookrec_settings.TASK_BATCH_SIZE):
+        try:
+            embed_books_task.apply_async(args=[chunk], **options)
+        except Exception:  # the broker is down: the books stay pending for the next sweep
+            logger.exception("Could not queue embedding of %d books; they stay pending.", len(chunk))
+            break
+        queued += len(chunk)
+    return queued
+
+
+def queue_embedding_on_commit(book_ids):
+    """Queue after the surrounding transaction commits, so the worker sees the rows."""
+    transaction.on_commit(partial(queue_embedding, list(book_ids)))
+
+
+def mark_for_embedding(queryset):
+    """Mark books pending (those with text; others skipped) and return the pending ids."""
+    books = list(queryset.only("id", "title", "author", "summary", "language", "subjects", "year", "content_hash"))
+    pending, skipped = [], []
+    for book in books:
+        if has_embeddable_text(book):
+            book.content_hash = document_hash(document_text(book))
+            pending.append(book)
+        else:
+            skipped.append(book.pk)
+    with transaction.atomic():
+        Book.objects.bulk_update(pending, ["content_hash"], batch_size=1000)
+        Book.objects.filter(pk__in=[b.pk for b in pending]).update(
+            embedding_status=EmbeddingStatus.PENDING, embedding_error=""
+        )
+        Book.objects.filter(pk__in=skipped).update(
+            embedding_status=EmbeddingStatus.SKIPPED, embedding=None, embedding_model="", embedded_hash=""
+        )
+    return [b.pk for b in pending]
+
+
+def reembed(queryset):
+    """Re-embed these books (whatever their state). Returns how many were queued."""
+    ids = mark_for_embedding(queryset)
+    queue_embedding_on_commit(ids)
+    return len(ids)
+
+
+def reembed_stale_or_failed():
+    """Queue every book that is pending, failed, or embedded by another model."""
+    return reembed(Book.objects.needing_embedding())
+
+
+def queue_pending():
+    """Queue books left pending (a lost message, a broker that was down)."""
+    ids = list(Book.objects.filter(embedding_status=EmbeddingStatus.PENDING).values_list("pk", flat=True))
+    return queue_embedding(ids)
+
+
+# -- embedding -----------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddingReport:
+    embedded: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)  # id -> reason
+    discarded: list = field(default_factory=list)  # changed while in flight
+    skipped: list = field(default_factory=list)  # already current, or no text
+
+
+def embed_books(book_ids, embedder=None):
+    """Embed these books in one request per batch and write the vectors back.
+
+    Idempotent: books already embedded with the current model are left alone.
+    Raises ``EmbeddingUnavailable`` for transient failures (the caller retries);
+    permanent failures are recorded on the books they belong to.
+    """
+    embedder = embedder or get_embedder()
+    report = EmbeddingReport()
+    books = Book.objects.filter(pk__in=book_ids).only(
+        "id", "title", "author", "summary", "language", "subjects", "year",
+        "content_hash", "embedding_status", "embedding_model", "embedded_hash",
+    )
+    todo = []
+    for book in books:
+        current = (
+            book.embedding_status == EmbeddingStatus.EMBEDDED
+            and book.embedding_model == embedder.model_name
+            and book.embedded_hash == book.content_hash
+        )
+        if current or not has_embeddable_text(book):
+            report.skipped.append(book.pk)
+        else:
+            todo.append(book)
+    if todo:
+        _embed_isolating_failures(todo, embedder, report)
+    return report
+
+
+def _embed_isolating_failures(books, embedder, report):
+    """One request for the batch; if the server rejects it, find the books it rejects."""
+    texts = [document_text(book) for book in books]
+    try:
+        vectors = embedder.embed_documents(texts)
+    except EmbeddingUnavailable:
+        raise
+    except EmbeddingError as exc:
+        if len(books) == 1:
+            record_failure([books[0].pk], str(exc))
+            report.failed[books[0].pk] = str(exc)
+            return
+        middle = len(books) // 2
+        _embed_isolating_failures(books[:middle], embedder, report)
+        _embed_isolating_failures(books[middle:], embedder, report)
+        return
+    written = write_vectors(
+        [(book.pk, book.content_hash, document_hash(text), vector)
+         for book, text, vector in zip(books, texts, vectors) if vector is not None],
+        embedder.model_name,
+    )
+    for book in books:
+        (report.embedded if book.pk in written else report.discarded).append(book.pk)
+
+
+def write_vectors(rows, model_name):
+    """Write ``(id, hash_when_read, hash_embedded, vector)`` rows in one statement.
+
+    A row whose content hash changed since it was read (edited while in flight) is not
+    written: its newer text has its own task queued. Returns the ids written.
+    """
+    if not rows:
+        return set()
+    ids, read_hashes, new_hashes, vectors = zip(*rows)
+    literals = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
+    table = Book._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS b
+               SET embedding = v.embedding::halfvec,
+                   embedding_model = %s,
+                   content_hash = v.new_hash,
+                   embedded_hash = v.new_hash,
+                   embedding_status = %s,
+                   embedding_error = '',
+                   embedded_at = %s
+              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+                   AS v(id, read_hash, new_hash, embedding)
+             WHERE b.id = v.id AND b.content_hash = v.read_hash
+            RETURNING b.id
+            """,
+            [model_name, EmbeddingStatus.EMBEDDED, timezone.now(),
+             list(ids), list(read_hashes), list(new_hashes), literals],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def record_failure(book_ids, reason):
+    """Mark books failed with the reason; the "re-embed stale or failed" action retries them."""
+    Book.objects.filter(pk__in=book_ids).exclude(
+        embedding_status__in=[EmbeddingStatus.EMBEDDED, EmbeddingStatus.SKIPPED]
+    ).update(embedding_status=EmbeddingStatus.FAILED, embedding_error=reason[:2000])
+
+
+def record_transient_error(book_ids, reason):
+    """Note the last transient error on books still pending, while the task retries."""
+    Book.objects.filter(pk__in=book_ids, embedding_status=EmbeddingStatus.PENDING).update(
+        embedding_error=f"Will retry: {reason}"[:2000]
+    )

@@ -1,0 +1,77 @@
+"""Recommendation queries, run in PostgreSQL with pgvector.
+
+The one place that turns "books like this" into SQL, shared by the API, the admin and
+the management commands. Vector work happens in the database: cosine distance (``<=>``)
+through the HNSW index, with filters in the same query and pgvector's iterative index
+scans so that a filtered query still returns ``limit`` rows when that many match.
+"""
+
+from dataclasses import dataclass
+
+from django.db import connections, transaction
+from pgvector.django import CosineDistance
+
+from bookrec.conf import bookrec_settings
+from bookrec.models import Book, EmbeddingStatus
+
+
+class NotEmbedded(Exception):
+    """The book has no vector from the current model (yet)."""
+
+    def __init__(self, book):
+        self.book = book
+        super().__init__(
+            f"Book {book.pk} has no embedding from the current model yet "
+            f"(status: {book.embedding_status})."
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    book: Book
+    similarity: float
+
+
+def apply_search_settings(cursor):
+    """HNSW query settings, scoped to the current transaction (``SET LOCAL``)."""
+    cursor.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.iterative_scan', %s, true),"
+        " set_config('hnsw.max_scan_tuples', %s, true)",
+        [
+            str(bookrec_settings.HNSW_EF_SEARCH),
+            bookrec_settings.HNSW_ITERATIVE_SCAN,
+            str(bookrec_settings.HNSW_MAX_SCAN_TUPLES),
+        ],
+    )
+
+
+def nearest_books(vector, *, candidates=None, limit=None, exclude_ids=()):
+    """The ``limit`` books nearest to ``vector`` among ``candidates`` (a Book queryset)."""
+    limit = limit or bookrec_settings.DEFAULT_LIMIT
+    queryset = (candidates if candidates is not None else Book.objects.all()).with_current_embedding()
+    if exclude_ids:
+        queryset = queryset.exclude(pk__in=list(exclude_ids))
+    queryset = queryset.annotate(distance=CosineDistance("embedding", vector)).order_by("distance")[:limit]
+    with transaction.atomic(using=queryset.db):
+        with connections[queryset.db].cursor() as cursor:
+            apply_search_settings(cursor)
+        books = list(queryset)
+    # relaxed_order iterative scans may return rows slightly out of order.
+    books.sort(key=lambda book: book.distance)
+    return [Recommendation(book, 1.0 - book.distance) for book in books]
+
+
+def current_vector(book):
+    """The book's vector if it was made by the current model, else raise NotEmbedded."""
+    from bookrec.embedders import get_embedder
+
+    fresh = Book.objects.filter(pk=book.pk).values_list("embedding", "embedding_model", "embedding_status").first()
+    if fresh is None or fresh[2] != EmbeddingStatus.EMBEDDED or fresh[1] != get_embedder().model_name:
+        raise NotEmbedded(book)
+    return fresh[0]
+
+
+def similar_books(book, *, candidates=None, limit=None):
+    """Books most like ``book`` (itself excluded in SQL, so ``limit`` holds)."""
+    return nearest_books(current_vector(book), candidates=candidates, limit=limit, exclude_ids=[book.pk])

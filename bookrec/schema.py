@@ -1,0 +1,41 @@
+"""The vector column as the database has it, and changing its width without hand-written SQL."""
+
+from django.db import connection, transaction
+
+from bookrec.models import Book, EmbeddingStatus
+
+VECTOR_COLUMN = "embedding"
+
+
+def pgvector_version():
+    """The installed ``vector`` extension's version, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def column_dimensions():
+    """Width of the embedding column in the database, or None if the table is not there."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.atttypmod FROM pg_attribute a"
+            " WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped",
+            [Book._meta.db_table, VECTOR_COLUMN],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def resize_column(dimensions):
+    """Set the column to ``halfvec(dimensions)``; every stored vector is dropped and its
+    book marked pending (the HNSW index is rebuilt by PostgreSQL as part of the change)."""
+    table = connection.ops.quote_name(Book._meta.db_table)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE {table} ALTER COLUMN {VECTOR_COLUMN} TYPE halfvec({int(dimensions)}) USING NULL"
+            )
+        Book.objects.exclude(embedding_status=EmbeddingStatus.SKIPPED).update(
+            embedding_status=EmbeddingStatus.PENDING, embedding_model="", embedded_hash="", embedding_error=""
+        )
