@@ -29,12 +29,17 @@ def chunked(items, size):
 # -- queueing ------------------------------------------------------------------------
 
 
+def task_options():
+    """Where bookrec's tasks go: ``CELERY_QUEUE``, or Celery's default queue."""
+    return {"queue": bookrec_settings.CELERY_QUEUE} if bookrec_settings.CELERY_QUEUE else {}
+
+
 def queue_embedding(book_ids):
     """Send one Celery task per ``TASK_BATCH_SIZE`` books. Returns how many were queued."""
     from bookrec.tasks import embed_books_task
 
     queued = 0
-    options = {"queue": bookrec_settings.CELERY_QUEUE} if bookrec_settings.CELERY_QUEUE else {}
+    options = task_options()
     for chunk in chunked(book_ids, bookrec_settings.TASK_BATCH_SIZE):
         try:
             embed_books_task.apply_async(args=[chunk], **options)

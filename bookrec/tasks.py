@@ -52,4 +52,4 @@ def queue_pending_task():
 @worker_ready.connect
 def queue_pending_on_worker_start(sender, **kwargs):
     """Pick up books left pending while no worker or broker was there."""
-    queue_pending_task.delay()
+    queue_pending_task.apply_async(**pipeline.task_options())

