@@ -4,6 +4,7 @@ DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded Postgre
 CELERY_BROKER_URL   Redis or RabbitMQ URL (default redis://127.0.0.1:6379/0)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
+CONN_MAX_AGE        seconds a database connection is kept for reuse (default 600)
 """
 
 import os
@@ -75,7 +76,15 @@ if not os.environ.get("DATABASE_URL"):
     from library_site import embedded_postgres
 
     embedded_postgres.start()
-DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_health_checks=True)}
+# Persistent connections: a new PostgreSQL connection per request (a backend process
+# forked, pgvector loaded) costs more than the whole similar-books query.
+CONN_MAX_AGE = env_int("CONN_MAX_AGE")
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ["DATABASE_URL"], conn_max_age=600 if CONN_MAX_AGE is None else CONN_MAX_AGE,
+        conn_health_checks=True,
+    )
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
 from tests.processes import start_embedding_server, start_worker
 
@@ -45,3 +47,26 @@ def purge_queue():
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(django_settings.BOOKREC["CELERY_QUEUE"])
+
+
+@pytest.fixture
+def random_embedded_books(db):
+    """``random_embedded_books(n, subjects=...)``: n books embedded by the current model with
+    random unit vectors (no embedder runs), the table analysed so the planner knows its size."""
+    from bookrec.conf import bookrec_settings
+    from bookrec.embedders import get_embedder
+    from bookrec.models import Book, EmbeddingStatus
+
+    def create(count, subjects=lambda i: []):
+        vectors = np.random.default_rng(3).standard_normal((count, bookrec_settings.dimensions))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        books = Book.objects.bulk_create(
+            Book(title=f"Book {i}", summary="x", embedding=vector, subjects=subjects(i),
+                 embedding_status=EmbeddingStatus.EMBEDDED, embedding_model=get_embedder().model_name)
+            for i, vector in enumerate(vectors)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Book._meta.db_table}")
+        return books
+
+    return create
