@@ -26,6 +26,11 @@ def answers(url):
         return False
 
 
+def run(command, env):
+    """Run a command of the site to completion (it must succeed)."""
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+
+
 @contextmanager
 def process(command, env, log_path, ready=None, timeout=120):
     """Run ``command`` in its own process group until the block ends; ``ready()`` is
