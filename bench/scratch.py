@@ -94,3 +94,13 @@ def build_index(conn, definition, maintenance_work_mem="2GB", workers=2):
 
 def relation_bytes(conn, name):
     return conn.execute("SELECT pg_relation_size(to_regclass(%s))", [name]).fetchone()[0]
+
+
+def server_facts(url):
+    """What about the server shapes the figures: versions and the memory it caches pages in."""
+    with connect(url) as conn:
+        return {
+            "postgres": conn.execute("SHOW server_version").fetchone()[0],
+            "pgvector": conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0],
+            "shared_buffers": conn.execute("SHOW shared_buffers").fetchone()[0],
+        }

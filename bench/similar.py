@@ -46,6 +46,8 @@ def parse_args(argv=None):
     parser.add_argument("--queries", type=int, default=200, help="books whose answers are checked for recall")
     parser.add_argument("--seconds", type=int, default=10, help="upper bound of each load run")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the requests/s run")
+    parser.add_argument("--naive-max-books", type=int, default=100_000,
+                        help="skip (c) above this size: it holds every vector as Python floats (~32 bytes each)")
     return parser.parse_args(argv)
 
 
@@ -146,6 +148,12 @@ def measure(base, path_format, cycle_ids, truth, *, sample, latency_requests, rp
     return figures
 
 
+def index_used(base, book_id, query=""):
+    """Whether the plan of the API's query (bench/views.py: explain) scans the HNSW index."""
+    with urllib.request.urlopen(f"{base}/bench/explain/{book_id}/{query}", timeout=60) as response:
+        return any(scratch.HNSW_INDEX in line for line in json.load(response)["plan"])
+
+
 def endpoint_exists(base, path):
     try:
         with urllib.request.urlopen(base + path, timeout=30) as response:
@@ -189,13 +197,19 @@ def main(argv=None):
             ("api", "/api/books/%d/similar/", args.queries, 2000, 4000, None),
             ("exact_sql", "/bench/exact-sql/%d/", 20, 200, 400, None),
             ("numpy_in_memory", "/bench/numpy-in-memory/%d/", 50, 1000, 2000, None),
-            # Seconds per request: one connection, a few requests, long enough for them.
-            ("naive_per_request", "/bench/naive-per-request/%d/", 1, 3, 0, 12 * args.seconds),
         ]
+        if args.books <= args.naive_max_books:
+            # Seconds per request: one connection, a few requests, long enough for them.
+            plans.append(("naive_per_request", "/bench/naive-per-request/%d/", 1, 3, 0, 12 * args.seconds))
         for name, path, sample, latency_requests, rps_requests, seconds in plans:
             say(f"Measuring {name} ...")
             results[name] = measure(base, path, cycle_ids, truth, sample=sample, latency_requests=latency_requests,
                                     rps_requests=rps_requests, args=args, seconds=seconds)
+        results["hnsw_index_used"] = {
+            name: index_used(base, int(cycle_ids[0]), query)
+            for name, query in [("api", ""), *[(f"filtered_{label.replace('.', '_')}", f"?subject={subject}")
+                                               for label, (subject, _, _) in filtered_truth.items()]]
+        }
         for label, (subject, ftruth, share) in filtered_truth.items():
             say(f"Measuring similar books filtered to {label} ...")
             path = f"/api/books/%d/similar/?subject={subject}&limit={LIMIT}"
@@ -211,11 +225,11 @@ def main(argv=None):
     api_p50 = results["api"]["p50_ms"]
     results["ratios"] = {
         f"{name}_p50_over_api": round(results[name]["p50_ms"] / api_p50, 1)
-        for name in ("exact_sql", "numpy_in_memory", "naive_per_request")
+        for name in ("exact_sql", "numpy_in_memory", "naive_per_request") if name in results
     }
     results["run"] = {
         "books": args.books, "dimensions": shape.dimensions, "workers": args.workers,
-        "database": scratch.facts(url), "seconds": round(time.monotonic() - started, 1),
+        "database": scratch.facts(url), "server": scratch.server_facts(url), "seconds": round(time.monotonic() - started, 1),
         "cpus": os.cpu_count(), "uptime_before": uptime_before, "uptime_after": load_average(),
     }
     if args.json:
@@ -225,14 +239,15 @@ def main(argv=None):
 
 
 def print_table(results):
-    rows = ["api", "exact_sql", "numpy_in_memory", "naive_per_request", "filtered_5pct", "filtered_0_5pct",
-            *[name for name in FUTURE_ENDPOINTS if name in results]]
+    rows = [name for name in ("api", "exact_sql", "numpy_in_memory", "naive_per_request", "filtered_5pct",
+                              "filtered_0_5pct", *FUTURE_ENDPOINTS) if name in results]
     print(f"{'':22} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>8} {'recall@10':>10} {'rows min':>9}")
     for name in rows:
         r = results[name]
         print(f"{name:22} {r['p50_ms']:9.2f} {r['p95_ms']:9.2f} {r['rps']:8.1f} "
               f"{r.get('recall_at_10', float('nan')):10.3f} {r.get('rows_returned_min', ''):>9}")
     print("p50 ratios to the API:", results["ratios"])
+    print("HNSW index in the plan:", results["hnsw_index_used"])
     print("run:", results["run"])
 
 

@@ -8,6 +8,7 @@ Benchmark-only: mounted by bench/urls.py, never by the app.
 - numpy_in_memory:    every vector held in the worker's memory, cosine over all of them.
 - naive_per_request:  what a Django app written from the tutorial does: load every
                       vector through the ORM on each request, then cosine in NumPy.
+- explain:            the plan PostgreSQL uses for the API's own query (index check).
 """
 
 from functools import lru_cache
@@ -15,16 +16,17 @@ from functools import lru_cache
 import numpy as np
 import psycopg
 from django.db import connection, transaction
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.test.utils import CaptureQueriesContext
 from django.shortcuts import get_object_or_404
 from pgvector.psycopg import register_vector
 from rest_framework.decorators import api_view
 
 from bookrec.api.serializers import LimitSerializer
-from bookrec.api.views import BookViewSet, recommendation_response, validated
+from bookrec.api.views import BookViewSet, filtered_candidates, recommendation_response, validated
 from bookrec.embedders import get_embedder
 from bookrec.models import Book
-from bookrec.recommendations import Recommendation
+from bookrec.recommendations import Recommendation, apply_search_settings, similar_books
 
 api_similar = BookViewSet.as_view({"get": "similar"})
 
@@ -89,3 +91,15 @@ def naive_per_request(request, pk):
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     query = np.array(book.embedding, dtype=np.float32)
     return recommendation_response(top_books(ids, matrix, query, pk, limit_of(request)))
+
+
+def explain(request, pk):
+    """EXPLAIN of the exact SQL the API runs for this book and the request's filters."""
+    book = get_object_or_404(Book, pk=pk)
+    with CaptureQueriesContext(connection) as queries:
+        similar_books(book, candidates=filtered_candidates(request))
+    query = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        apply_search_settings(cursor)
+        cursor.execute("EXPLAIN " + query)
+        return JsonResponse({"plan": [row[0] for row in cursor.fetchall()]})
