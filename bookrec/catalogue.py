@@ -205,10 +205,7 @@ def _upsert(batch, report):
         else:
             report.unchanged += 1
     Book.objects.bulk_create(to_create)
-    update_fields = CATALOGUE_FIELDS + [
-        "content_hash", "embedding", "embedded_hash", "embedding_model", "embedded_at",
-        "embedding_error", "embedding_status", "updated_at",
-    ]
+    update_fields = CATALOGUE_FIELDS + Book.EMBEDDING_STATE_FIELDS + ["updated_at"]
     if to_update:
         Book.objects.bulk_update(to_update, update_fields)
     report.created += len(to_create)
