@@ -4,6 +4,8 @@ DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded Postgre
 CELERY_BROKER_URL   Redis or RabbitMQ URL (default redis://127.0.0.1:6379/0)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
+BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES
+                    the retry policy (unset: bookrec's defaults)
 """
 
 import os
@@ -106,6 +108,9 @@ BOOKREC = {
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),
     "EMBEDDING_DIMENSIONS": env_int("EMBEDDING_DIMENSIONS"),
 }
+for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRIES"):
+    if env_int(f"BOOKREC_{_name}") is not None:
+        BOOKREC[_name] = env_int(f"BOOKREC_{_name}")
 
 # -- Celery --------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

@@ -1,6 +1,8 @@
 import pytest
 from django.conf import settings as django_settings
 
+from bookrec.embedders import get_embedder
+from tests.doubles import EmbeddingServerDouble
 from tests.processes import start_embedding_server, start_worker
 
 
@@ -13,6 +15,18 @@ def embedding_server(tmp_path_factory):
 
 
 @pytest.fixture
+def bookrec(settings):
+    """Change ``BOOKREC`` for one test: ``bookrec(KEY=value, ...)`` returns the embedder
+    those settings give."""
+
+    def configure(**overrides):
+        settings.BOOKREC = {**settings.BOOKREC, **overrides}
+        return get_embedder()
+
+    return configure
+
+
+@pytest.fixture
 def openai_settings(settings, embedding_server):
     """bookrec configured for the OpenAI-compatible backend against the real server."""
     settings.BOOKREC = {
@@ -22,6 +36,20 @@ def openai_settings(settings, embedding_server):
         "EMBEDDING_DIMENSIONS": 384,
     }
     return settings
+
+
+@pytest.fixture
+def server_double():
+    """Start test doubles of the embeddings protocol: ``server_double(respond)``."""
+    doubles = []
+
+    def start(respond):
+        doubles.append(EmbeddingServerDouble(respond))
+        return doubles[-1]
+
+    yield start
+    for double in doubles:
+        double.stop()
 
 
 @pytest.fixture
@@ -45,3 +73,27 @@ def purge_queue():
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(django_settings.BOOKREC["CELERY_QUEUE"])
+
+
+@pytest.fixture
+def queued_tasks(purge_queue):
+    """Take the messages waiting in the test run's queue of the real broker:
+    ``queued_tasks()`` returns ``[(task name, args, kwargs), ...]`` and empties the queue."""
+    from library_site.celery import app
+
+    def take():
+        taken = []
+        with app.connection_for_read() as conn:
+            queue = conn.SimpleQueue(django_settings.BOOKREC["CELERY_QUEUE"], no_ack=True)
+            try:
+                while True:
+                    message = queue.get(block=False)
+                    args, kwargs, _ = message.decode()
+                    taken.append((message.headers["task"], args, kwargs))
+            except queue.Empty:
+                pass
+            finally:
+                queue.close()
+        return taken
+
+    return take
