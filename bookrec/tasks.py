@@ -14,10 +14,13 @@ logger = logging.getLogger(__name__)
 
 
 def retry_delay(retries, retry_after=None):
-    """Exponential backoff with jitter, capped; a server's Retry-After wins when longer."""
-    backoff = min(bookrec_settings.TASK_RETRY_BACKOFF_MAX, 5 * 2**retries)
+    """Exponential backoff with jitter; a server's Retry-After wins when longer. Both are
+    capped: a countdown past the broker's visibility timeout would hand the unacknowledged
+    (acks_late) message to a second worker."""
+    cap = bookrec_settings.TASK_RETRY_BACKOFF_MAX
+    backoff = min(cap, 5 * 2**retries)
     delay = backoff / 2 + random.uniform(0, backoff / 2)
-    return max(delay, retry_after or 0)
+    return min(cap, max(delay, retry_after or 0))
 
 
 @shared_task(

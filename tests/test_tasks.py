@@ -21,6 +21,13 @@ def test_a_longer_retry_after_wins_over_the_backoff(bookrec):
     assert all(2.5 <= retry_delay(0, retry_after=1) <= 5 for _ in range(SAMPLES))
 
 
+def test_retry_after_is_capped_too(bookrec):
+    # A countdown longer than the broker's visibility timeout makes Redis hand the
+    # unacknowledged (acks_late) message to a second worker: never wait past the cap.
+    bookrec(TASK_RETRY_BACKOFF_MAX=60)
+    assert retry_delay(0, retry_after=86400) == 60
+
+
 def test_a_worker_retries_an_unreachable_server_then_records_the_failure(celery_worker, purge_queue):
     worker = celery_worker(env={
         "EMBEDDING_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
