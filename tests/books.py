@@ -8,6 +8,7 @@ import numpy as np
 
 from bookrec import pipeline
 from bookrec.conf import bookrec_settings
+from bookrec.documents import document_hash, document_text
 from bookrec.embedders import get_embedder
 from bookrec.models import Book
 
@@ -42,3 +43,19 @@ def give_vector(book, vector, model_name=None):
 
 def embedded_book(vector, model_name=None, **fields):
     return give_vector(make_book(**fields), vector, model_name)
+
+
+def embedded_books(vectors, **fields):
+    """Many embedded books at once (one INSERT, one UPDATE): ``fields`` values may be
+    callables of the book's index."""
+    books = Book.objects.bulk_create([
+        Book(**{"title": f"Book {i}", "summary": f"Summary {i}.",
+                **{k: v(i) if callable(v) else v for k, v in fields.items()}})
+        for i in range(len(vectors))
+    ])
+    rows = []
+    for book, vector in zip(books, vectors):
+        text_hash = document_hash(document_text(book))
+        rows.append((book.pk, book.content_hash, text_hash, vector))
+    pipeline.write_vectors(rows, get_embedder().model_name)
+    return books
