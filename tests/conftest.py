@@ -6,6 +6,12 @@ from tests.doubles import EmbeddingServerDouble
 from tests.processes import start_embedding_server, start_worker
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Test users need a password, not a slow hash of it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def embedding_server(tmp_path_factory):
     """The base URL of a real OpenAI-compatible embedding server."""
