@@ -216,3 +216,10 @@ def test_the_openapi_schema_and_the_docs_page_answer(anonymous):
     assert {"limit", "language", "subject", "author"} <= parameters
     docs = anonymous.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_the_format_parameter_of_drf_is_not_an_unknown_parameter(anonymous, neighbours):
+    # The browsable API links each page as ?format=json and ?format=api.
+    assert anonymous.get("/api/books/", {"format": "json"}).status_code == 200
+    assert similar_titles(anonymous.get(f"/api/books/{neighbours.pk}/similar/", {"format": "json"})) == ["Near", "Middle", "Far"]
+    assert anonymous.get("/api/books/", {"format": "api"}).status_code == 200

@@ -6,6 +6,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from bookrec import pipeline, recommendations
 from bookrec.api.filters import BookFilterSet, BookListFilterSet
@@ -33,8 +34,9 @@ class BookPagination(PageNumberPagination):
 
 
 def reject_unknown_params(request, known):
-    """A misspelt filter must not silently widen a query: answer 400 naming it."""
-    unknown = sorted(set(request.query_params) - set(known))
+    """A misspelt filter must not silently widen a query: answer 400 naming it.
+    DRF's own ``?format=`` (the browsable API links to it) is known everywhere."""
+    unknown = sorted(set(request.query_params) - {*known, api_settings.URL_FORMAT_OVERRIDE})
     if unknown:
         raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
