@@ -86,8 +86,11 @@ def mark_for_embedding(queryset):
     with transaction.atomic():
         Book.objects.bulk_update(with_text, ["content_hash"], batch_size=1000)
         Book.objects.filter(pk__in=stale).update(embedding_status=EmbeddingStatus.PENDING, embedding_error="")
+        # As Book.refresh_embedding_state leaves a book without text: no hash, so that
+        # the save that gives it its text back marks it pending.
         Book.objects.filter(pk__in=skipped).update(
-            embedding_status=EmbeddingStatus.SKIPPED, embedding=None, embedding_model="", embedded_hash=""
+            embedding_status=EmbeddingStatus.SKIPPED, embedding=None, embedding_model="", embedded_hash="",
+            content_hash="", embedded_at=None, embedding_error="",
         )
     return [book.pk for book in with_text]
 

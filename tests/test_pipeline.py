@@ -197,3 +197,16 @@ def test_record_transient_error_notes_the_retry_on_pending_books():
     pending.refresh_from_db()
     assert pending.embedding_status == EmbeddingStatus.PENDING
     assert pending.embedding_error == "Will retry: Embedding server unreachable"
+
+
+def test_a_book_reembedded_without_text_is_embedded_again_when_its_text_returns(django_capture_on_commit_callbacks):
+    book = embedded_book(direction(1), summary="A summary that will come back.")
+    Book.objects.filter(pk=book.pk).update(summary="")  # e.g. a bulk edit in the shell
+    pipeline.reembed(Book.objects.filter(pk=book.pk))
+    book.refresh_from_db()
+    assert book.embedding_status == EmbeddingStatus.SKIPPED
+    with django_capture_on_commit_callbacks() as callbacks:
+        book.summary = "A summary that will come back."
+        book.save()
+    assert len(callbacks) == 1
+    assert Book.objects.get(pk=book.pk).embedding_status == EmbeddingStatus.PENDING
