@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from bookrec.conf import bookrec_settings
@@ -155,20 +155,33 @@ def _embed_isolating_failures(books, embedder, report):
         raise
     except EmbeddingError as exc:
         if len(books) == 1:
-            record_failure([books[0].pk], str(exc))
-            report.failed[books[0].pk] = str(exc)
+            _fail(books, str(exc), report)
             return
         middle = len(books) // 2
         _embed_isolating_failures(books[:middle], embedder, report)
         _embed_isolating_failures(books[middle:], embedder, report)
         return
-    written = write_vectors(
-        [(book.pk, book.content_hash, document_hash(text), vector)
-         for book, text, vector in zip(books, texts, vectors) if vector is not None],
-        embedder.model_name,
-    )
+    try:
+        written = write_vectors(
+            [(book.pk, book.content_hash, document_hash(text), vector)
+             for book, text, vector in zip(books, texts, vectors) if vector is not None],
+            embedder.model_name,
+        )
+    except DataError as exc:  # the column's width is not the embedder's (system check bookrec.W001)
+        reason = (
+            f"The database refused the vectors ({exc}): when the vector column's width differs "
+            "from the settings, run `manage.py embed --resize-column`."
+        )
+        _fail(books, reason, report)
+        return
     for book in books:
         (report.embedded if book.pk in written else report.discarded).append(book.pk)
+
+
+def _fail(books, reason, report):
+    ids = [book.pk for book in books]
+    record_failure(ids, reason)
+    report.failed.update(dict.fromkeys(ids, reason))
 
 
 def write_vectors(rows, model_name):
@@ -182,7 +195,8 @@ def write_vectors(rows, model_name):
     ids, read_hashes, new_hashes, vectors = zip(*rows)
     literals = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
     table = Book._meta.db_table
-    with connection.cursor() as cursor:
+    # A savepoint, so that a refused write leaves the caller's transaction usable.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {table} AS b

@@ -210,3 +210,14 @@ def test_a_book_reembedded_without_text_is_embedded_again_when_its_text_returns(
         book.save()
     assert len(callbacks) == 1
     assert Book.objects.get(pk=book.pk).embedding_status == EmbeddingStatus.PENDING
+
+
+def test_vectors_the_column_cannot_hold_fail_their_books_with_the_reason(books, bookrec):
+    # The column is 384 wide; the settings now ask for 128 (bookrec.W001 warns about it).
+    bookrec(EMBEDDING_DIMENSIONS=128)
+    report = pipeline.embed_books([b.pk for b in books])
+    assert sorted(report.failed) == sorted(b.pk for b in books)
+    for book in Book.objects.filter(pk__in=[b.pk for b in books]):
+        assert book.embedding_status == EmbeddingStatus.FAILED
+        assert "expected 384 dimensions, not 128" in book.embedding_error
+        assert "embed --resize-column" in book.embedding_error
