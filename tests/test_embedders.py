@@ -168,7 +168,7 @@ def test_a_closed_port_is_unavailable_not_a_crash(bookrec):
         embedder.embed_documents(DOCUMENTS)
 
 
-@pytest.mark.parametrize("status, transient", [(400, False), (413, False), (429, True), (500, True), (503, True)])
+@pytest.mark.parametrize("status, transient", [(400, False), (401, False), (408, True), (413, False), (429, True), (500, True), (503, True)])
 def test_http_errors_are_transient_or_permanent_by_status(bookrec, server_double, status, transient):
     double = server_double(answering(status, "no thanks"))
     embedder = bookrec(EMBEDDING_BASE_URL=double.base_url, EMBEDDING_MAX_RETRIES=0)
