@@ -157,12 +157,6 @@ def clean_record(record):
     }
 
 
-EMBEDDING_FIELDS = [
-    "content_hash", "embedding", "embedded_hash", "embedding_model", "embedded_at",
-    "embedding_error", "embedding_status",
-]
-
-
 def import_books(rows, *, batch_size=500, progress=None):
     """Upsert ``(line number, record)`` rows; return an ImportReport."""
     report = ImportReport()
@@ -211,14 +205,12 @@ def _upsert(batch, report):
                 setattr(book, name, values[name])
             book.updated_at = now  # bulk_update does not apply auto_now
             # Only a changed text touches the vector: a new year or subject keeps it.
-            hash_before = book.content_hash
-            book.refresh_embedding_state()
-            (text_changed if book.content_hash != hash_before else details_changed).append(book)
+            (text_changed if book.refresh_embedding_state() else details_changed).append(book)
         else:
             report.unchanged += 1
     Book.objects.bulk_create(to_create)
     if text_changed:
-        Book.objects.bulk_update(text_changed, CATALOGUE_FIELDS + EMBEDDING_FIELDS + ["updated_at"])
+        Book.objects.bulk_update(text_changed, CATALOGUE_FIELDS + Book.EMBEDDING_STATE_FIELDS + ["updated_at"])
     if details_changed:
         Book.objects.bulk_update(details_changed, CATALOGUE_FIELDS + ["updated_at"])
     report.created += len(to_create)

@@ -28,9 +28,9 @@ def retry_delay(retries, retry_after=None):
     ignore_result=True,
     max_retries=None,  # counted against TASK_MAX_RETRIES below, to record the failure
 )
-def embed_books_task(self, book_ids):
+def embed_books_task(self, book_ids, force=False):
     try:
-        report = pipeline.embed_books(book_ids)
+        report = pipeline.embed_books(book_ids, force=force)
     except EmbeddingUnavailable as exc:
         if self.request.retries >= bookrec_settings.TASK_MAX_RETRIES:
             pipeline.record_failure(book_ids, f"Gave up after {self.request.retries} retries: {exc}")

@@ -41,7 +41,12 @@ def celery_worker(transactional_db, tmp_path):
 
 @pytest.fixture
 def purge_queue():
+    """Drop messages earlier tests left on the run's queue (Redis or RabbitMQ alike)."""
+    from kombu import Queue
+
     from library_site.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(django_settings.BOOKREC["CELERY_QUEUE"])
+        queue = Queue(django_settings.BOOKREC["CELERY_QUEUE"], channel=conn.default_channel)
+        queue.declare()
+        queue.purge()
