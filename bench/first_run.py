@@ -52,12 +52,13 @@ def timed(args, cwd, env, log):
     return time.monotonic() - started
 
 
-class PeakMemory(threading.Thread):
-    """Samples the RSS of the Celery worker among a process's descendants."""
+class WorkerSampler(threading.Thread):
+    """Samples the Celery worker among a process's descendants: peak RSS, CPU seconds used."""
 
     def __init__(self, pid, interval=0.5):
         super().__init__(daemon=True)
-        self.root, self.interval, self.peak, self.samples = psutil.Process(pid), interval, 0, 0
+        self.root, self.interval = psutil.Process(pid), interval
+        self.peak_rss, self.cpu_seconds = 0, {}  # pid -> user + system seconds
         self.stopped = threading.Event()
 
     def workers(self):
@@ -71,14 +72,16 @@ class PeakMemory(threading.Thread):
             for worker in self.workers():
                 try:
                     tree = [worker, *worker.children(recursive=True)]
-                    self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
-                    self.samples += 1
+                    self.peak_rss = max(self.peak_rss, sum(p.memory_info().rss for p in tree))
+                    for process in tree:
+                        times = process.cpu_times()
+                        self.cpu_seconds[process.pid] = times.user + times.system
                 except psutil.Error:
                     pass
 
 
 def run_launcher(clone, env, catalogue, limit, port, name):
-    """``./dev up ... --exit-when-embedded``; returns (wall seconds, timings, output, peak worker RSS)."""
+    """``./dev up ... --exit-when-embedded``; returns (wall seconds, timings, output, worker sampler)."""
     timings_file = clone / f"{name}-timings.json"
     args = ["./dev", "up", "--catalogue", str(catalogue), "--port", str(port),
             "--exit-when-embedded", "--timings", str(timings_file)]
@@ -88,8 +91,8 @@ def run_launcher(clone, env, catalogue, limit, port, name):
     started = time.monotonic()
     with open(log, "wb") as out:
         launcher = subprocess.Popen(args, cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        memory = PeakMemory(launcher.pid)
-        memory.start()
+        worker = WorkerSampler(launcher.pid)
+        worker.start()
         try:
             code = launcher.wait()
         except BaseException:
@@ -97,12 +100,12 @@ def run_launcher(clone, env, catalogue, limit, port, name):
             launcher.wait()
             raise
         finally:
-            memory.stopped.set()
+            worker.stopped.set()
     seconds = time.monotonic() - started
     output = log.read_text(errors="replace")
     if code != 0:
         raise SystemExit(f"{name} run failed (exit {code}):\n{output[-3000:]}")
-    return seconds, json.loads(timings_file.read_text()), output, memory.peak
+    return seconds, json.loads(timings_file.read_text()), output, worker
 
 
 def catalogue_texts(path, limit):
@@ -127,16 +130,17 @@ def catalogue_texts(path, limit):
 
 
 def raw_throughput(model, texts, batch_size):
-    """Texts per second of the model called directly, and the per-batch rates."""
-    rates, total = [], 0.0
+    """The model called directly: (texts per second, per-batch rates, seconds, CPU seconds)."""
+    rates, total, cpu = [], 0.0, 0.0
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         model.passage(batch)
         elapsed = time.perf_counter() - began
+        cpu += time.process_time() - began_cpu
         rates.append(len(batch) / elapsed)
         total += elapsed
-    return len(texts) / total, rates, total
+    return len(texts) / total, rates, total, cpu
 
 
 def main():
@@ -155,7 +159,7 @@ def main():
     batch_size = DEFAULTS["TASK_BATCH_SIZE"]
     texts = catalogue_texts(args.catalogue, args.limit)
     sample = random.Random(0).sample(texts, min(args.raw_sample, len(texts)))
-    half = (len(sample) // 2 // batch_size) * batch_size or len(sample)
+    halves = [sample[: len(sample) // 2], sample[len(sample) // 2 :]]
     model = E5()
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -163,7 +167,7 @@ def main():
               "cpus": os.cpu_count(), "uptime_before": uptime(), "batch_size": batch_size}
     print(f"# first run bench, commit {commit}, {len(texts)} books; {report['uptime_before']}", flush=True)
 
-    raw_before = raw_throughput(model, sample[:half], batch_size)
+    raw_before = raw_throughput(model, halves[0], batch_size)
     workdir = Path(tempfile.mkdtemp(prefix="bookrec-first-run-"))
     clone = workdir / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
@@ -172,16 +176,16 @@ def main():
     report["install_s"] = timed(["./dev", "setup"], clone, env, clone / "install.log")
     print(f"install {report['install_s']:.1f} s", flush=True)
 
-    wall, timings, output, peak = run_launcher(clone, env, args.catalogue, args.limit, args.port, "first")
-    raw_after = raw_throughput(model, sample[half:], batch_size) if sample[half:] else raw_before
+    wall, timings, output, worker = run_launcher(clone, env, args.catalogue, args.limit, args.port, "first")
+    raw_after = raw_throughput(model, halves[1], batch_size)
     queued = int(re.search(r"(\d+) queued for embedding", output).group(1))
     broker = re.search(r"Celery broker: (.*)", output).group(1)
     second_wall, second_timings, second_output, _ = run_launcher(clone, env, args.catalogue, args.limit, args.port, "second")
     assert "not importing again" in second_output, second_output[-2000:]
 
-    raw_texts = len(sample[:half]) + len(sample[half:]) if sample[half:] else len(sample[:half])
-    raw_seconds = raw_before[2] + (raw_after[2] if sample[half:] else 0)
-    raw_rate = raw_texts / raw_seconds
+    raw_rate = len(sample) / (raw_before[2] + raw_after[2])
+    raw_cpu_per_text = (raw_before[3] + raw_after[3]) / len(sample)
+    worker_cpu_per_book = sum(worker.cpu_seconds.values()) / queued  # its start and model load included
     embedding_s = timings["start_site"] + timings["embedding"]  # worker start and model load included
     pipeline_rate = queued / embedding_s
     report.update({
@@ -197,10 +201,11 @@ def main():
         "raw_books_per_s": raw_rate,
         "raw_before_per_s": raw_before[0],
         "raw_after_per_s": raw_after[0],
-        "raw_batch_rate_median": statistics.median(raw_before[1] + (raw_after[1] if sample[half:] else [])),
-        "raw_sample": raw_texts,
+        "raw_batch_rate_median": statistics.median(raw_before[1] + raw_after[1]),
+        "raw_sample": len(sample),
         "ratio": pipeline_rate / raw_rate,
-        "worker_peak_rss_mib": peak / 2**20,
+        "cpu_ratio": raw_cpu_per_text / worker_cpu_per_book,
+        "worker_peak_rss_mib": worker.peak_rss / 2**20,
         "second_start_s": second_wall,
         "second_timings": second_timings,
         "uptime_after": uptime(),
@@ -217,9 +222,10 @@ def main():
 | second start, to "all embedded" | {second_wall:.1f} |
 
 - broker: {broker}
-- pipeline: {pipeline_rate:.2f} books/s; local model called directly on {raw_texts} of the same texts,
+- pipeline: {pipeline_rate:.2f} books/s; local model called directly on {len(sample)} of the same texts,
   batches of {batch_size}: {raw_rate:.2f} texts/s (before {raw_before[0]:.2f}, after {raw_after[0]:.2f};
   median batch {report['raw_batch_rate_median']:.2f}) -> ratio **{report['ratio']:.1%}**
+- CPU seconds per book, direct model / worker (less sensitive to other load): {report['cpu_ratio']:.1%}
 - worker peak RSS: {report['worker_peak_rss_mib']:.0f} MiB
 - load: before `{report['uptime_before']}`, after `{report['uptime_after']}`
 """)

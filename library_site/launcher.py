@@ -244,7 +244,7 @@ def main(argv=None):
         print("A process stopped; shutting down (see var/log/).")
         return 1
     except Stop:
-        print("\nStopping ...")
+        print("\nStopping (the worker first finishes the batch it is embedding) ...")
         return 0
     finally:
         for signum in STOP_SIGNALS:  # a second Ctrl-C must not orphan anything
