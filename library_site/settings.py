@@ -1,9 +1,12 @@
 """Settings of the example library site, read from the environment.
 
 DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded PostgreSQL
-CELERY_BROKER_URL   Redis or RabbitMQ URL (default redis://127.0.0.1:6379/0)
+CELERY_BROKER_URL   Redis or RabbitMQ URL; unset: local Redis if it answers, else kombu's
+                    filesystem transport in var/broker (library_site.defaults)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
+BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES
+                    the retry policy (unset: bookrec's defaults)
 CONN_MAX_AGE        seconds a database connection is kept for reuse (default 600)
 """
 
@@ -11,6 +14,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+
+from library_site import defaults, embedded_postgres
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,8 +78,6 @@ TEMPLATES = [
 ]
 
 if not os.environ.get("DATABASE_URL"):
-    from library_site import embedded_postgres
-
     embedded_postgres.start()
 # Persistent connections: a new PostgreSQL connection per request (a backend process
 # forked, pgvector loaded) costs more than the whole similar-books query.
@@ -107,6 +110,9 @@ LOGGING = {
     "loggers": {"bookrec": {"handlers": ["console"], "level": os.environ.get("BOOKREC_LOG_LEVEL", "INFO")}},
 }
 
+if not os.environ.get("CELERY_BROKER_URL"):
+    os.environ.update(defaults.embedded_broker_environment())
+
 # -- bookrec -------------------------------------------------------------------------
 BOOKREC = {
     "CELERY_QUEUE": os.environ.get("BOOKREC_CELERY_QUEUE") or None,
@@ -115,17 +121,22 @@ BOOKREC = {
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),
     "EMBEDDING_DIMENSIONS": env_int("EMBEDDING_DIMENSIONS"),
 }
+for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRIES"):
+    if env_int(f"BOOKREC_{_name}") is not None:
+        BOOKREC[_name] = env_int(f"BOOKREC_{_name}")
 
 # -- Celery --------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = Path(os.environ.get("BOOKREC_BROKER_DIR", BASE_DIR / "var" / "broker"))
+    _broker_dir = defaults.broker_dir()
     _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast (remote control) messages; kombu's default is ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # How long an unacknowledged task waits before Redis hands it to another worker.

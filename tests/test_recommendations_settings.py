@@ -4,11 +4,14 @@ Real PostgreSQL + pgvector. Where the effect is checked, the planner is told to 
 HNSW index: a table this small would otherwise be searched exactly, and there the
 settings rightly change nothing."""
 
+import numpy as np
 import pytest
 from django.db import connection, transaction
 
 from bookrec import recommendations
+from bookrec.conf import bookrec_settings
 from bookrec.models import Book
+from tests.books import embedded_books
 
 # No test transaction around the test: the query's own transaction is the outermost one,
 # so what SET LOCAL leaves behind (nothing) can be seen after it.
@@ -18,9 +21,14 @@ RARE = "rare"
 
 
 @pytest.fixture
-def books(random_embedded_books):
-    """400 embedded books; 10 of them (spread out) have the subject RARE."""
-    return random_embedded_books(400, subjects=lambda i: [RARE] if i % 40 == 0 else [])
+def books():
+    """400 books with random vectors; 10 of them (spread out) have the subject RARE."""
+    vectors = np.random.default_rng(3).standard_normal((400, bookrec_settings.dimensions))
+    return embedded_books(list(vectors), subjects=lambda i: [RARE] if i % 40 == 0 else [])
+
+
+def vector_of(book):
+    return Book.objects.get(pk=book.pk).embedding
 
 
 def search_settings(conn):
@@ -73,7 +81,7 @@ def test_iterative_scan_returns_limit_rows_under_a_selective_filter(books, setti
         settings.BOOKREC = {**settings.BOOKREC, "HNSW_ITERATIVE_SCAN": iterative_scan}
         with transaction.atomic():
             index_preferred()
-            return recommendations.nearest_books(books[1].embedding, candidates=rare, limit=10)
+            return recommendations.nearest_books(vector_of(books[1]), candidates=rare, limit=10)
 
     # The index hands over ef_search (10) candidates; few are rare, so without iterative
     # scans the filter leaves fewer than limit. With them the scan goes on until it has 10.
@@ -86,7 +94,7 @@ def test_ef_search_bounds_what_one_index_scan_returns(books, settings):
         settings.BOOKREC = {**settings.BOOKREC, "HNSW_EF_SEARCH": ef_search, "HNSW_ITERATIVE_SCAN": "off"}
         with transaction.atomic():
             index_preferred()
-            return recommendations.nearest_books(books[2].embedding, limit=100)
+            return recommendations.nearest_books(vector_of(books[2]), limit=100)
 
     assert len(found_with(20)) == 20
     assert len(found_with(100)) == 100
