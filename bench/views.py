@@ -23,7 +23,8 @@ from pgvector.psycopg import register_vector
 from rest_framework.decorators import api_view
 
 from bookrec.api.serializers import LimitSerializer
-from bookrec.api.views import BookViewSet, filtered_candidates, recommendation_response, validated
+from bookrec.api.filters import BookFilterSet
+from bookrec.api.views import BookViewSet, recommendation_response, validated
 from bookrec.embedders import get_embedder
 from bookrec.models import Book
 from bookrec.recommendations import Recommendation, apply_search_settings, similar_books
@@ -97,7 +98,7 @@ def explain(request, pk):
     """EXPLAIN of the exact SQL the API runs for this book and the request's filters."""
     book = get_object_or_404(Book, pk=pk)
     with CaptureQueriesContext(connection) as queries:
-        similar_books(book, candidates=filtered_candidates(request))
+        similar_books(book, candidates=BookFilterSet(request.GET, queryset=BookViewSet.queryset.all()).qs)
     query = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
     with transaction.atomic(), connection.cursor() as cursor:
         apply_search_settings(cursor)
