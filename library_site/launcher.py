@@ -9,6 +9,7 @@ cleanly on Ctrl-C. ``./dev up`` runs it inside the project's virtualenv.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import secrets
@@ -107,6 +108,12 @@ def import_catalogue(path, limit):
     stamp_file.write_text(json.dumps(stamp))
 
 
+def stop_with_launcher():
+    """In a child, before exec: get SIGTERM when the launcher dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def start_children(port):
     from bookrec.conf import bookrec_settings
 
@@ -125,7 +132,10 @@ def start_children(port):
     for name, command in commands.items():
         with open(logs / f"{name}.log", "ab") as log:
             # Their own session: Ctrl-C reaches the launcher only, which stops them in order.
-            children[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            children[name] = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=stop_with_launcher,
+            )
     wait_for_web(port, children)
     print(f"Started the web server and a Celery worker (logs in {logs}).")
     return children

@@ -1,7 +1,9 @@
+import signal
+
 import pytest
 from django.conf import settings as django_settings
 
-from tests.processes import start_embedding_server, start_worker
+from tests.processes import embedded_postmaster, start_embedding_server, start_worker
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +52,14 @@ def purge_queue():
         queue = Queue(django_settings.BOOKREC["CELERY_QUEUE"], channel=conn.default_channel)
         queue.declare()
         queue.purge()
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A BOOKREC_DATA_DIR of the test's own; an embedded PostgreSQL a failed test left
+    running there is stopped."""
+    path = tmp_path / "var"
+    yield path
+    server = embedded_postmaster(path)
+    if server is not None:
+        server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown

@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import psutil
-import pytest
 
-from tests.processes import ROOT, Process, wait_until
+from tests.processes import ROOT, Process, embedded_postmaster, wait_until
 
 START = "from library_site import embedded_postgres; print(embedded_postgres.start(), flush=True)"
 
@@ -25,24 +24,11 @@ def run_owner(data_dir):
                    env={k: v for k, v in {**os.environ, **owner_env(data_dir)}.items() if v is not None})
 
 
-def postmaster(data_dir):
-    pid_file = data_dir / "pgdata" / "postmaster.pid"
-    return psutil.Process(int(pid_file.read_text().split()[0])) if pid_file.exists() else None
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    yield tmp_path
-    server = postmaster(tmp_path)
-    if server is not None and server.name() == "postgres":
-        server.terminate()  # a leaked server must not outlive a failed test
-
-
 def test_the_server_stops_after_its_owner_was_killed_and_another_took_over(data_dir, tmp_path):
     killed = Process([sys.executable, "-c", START + "; import time; time.sleep(600)"],
                      tmp_path / "killed.log", env=owner_env(data_dir))
     wait_until(lambda: "postgres://" in killed.output() or not killed.alive(), 60, "the first owner")
-    server = postmaster(data_dir)
+    server = embedded_postmaster(data_dir)
     killed.kill()  # SIGKILL: no atexit, the server keeps running
 
     assert server.is_running()
@@ -50,7 +36,7 @@ def test_the_server_stops_after_its_owner_was_killed_and_another_took_over(data_
 
     psutil.wait_procs([server], timeout=30)
     assert not server.is_running()
-    assert postmaster(data_dir) is None
+    assert embedded_postmaster(data_dir) is None
 
 
 def test_a_postmaster_pid_left_by_a_killed_server_is_not_taken_for_a_running_one(data_dir, tmp_path):
@@ -65,4 +51,4 @@ def test_a_postmaster_pid_left_by_a_killed_server_is_not_taken_for_a_running_one
         impostor.send_signal(signal.SIGKILL)
         impostor.wait()
     assert (data_dir / "pgdata" / "log").read_text().count("database system is ready to accept connections") == 2
-    assert postmaster(data_dir) is None
+    assert embedded_postmaster(data_dir) is None
