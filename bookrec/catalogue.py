@@ -55,7 +55,7 @@ def catalogue_format(path):
         return "jsonl"
     if name.endswith(".csv"):
         return "csv"
-    raise ValueError(f"Cannot tell the format of {path}: name it .jsonl or .csv (optionally .gz).")
+    raise ValueError("cannot tell the format from the name: use .jsonl or .csv (optionally .gz)")
 
 
 def read_rows(path):

@@ -89,7 +89,7 @@ def librarian_login():
 
 def import_catalogue(path, limit):
     """Import unless this very file (and limit) was imported into this database before."""
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
     from django.db import connection
 
     from bookrec.models import Book
@@ -104,7 +104,10 @@ def import_catalogue(path, limit):
         print(f"Catalogue {path.name} was imported before: not importing again.")
         return
     print(f"Importing {path} ...")
-    call_command("import_books", str(path), limit=limit)
+    try:
+        call_command("import_books", str(path), limit=limit)
+    except CommandError as exc:
+        sys.exit(f"Could not import the catalogue: {exc}")
     stamp_file.write_text(json.dumps(stamp))
 
 
@@ -223,6 +226,9 @@ def main(argv=None):
     try:
         if not port_free(args.port):
             sys.exit(f"Port {args.port} is taken: pass --port, or stop what runs there.")
+        catalogue = args.catalogue or defaults.default_catalogue()
+        if not catalogue.is_file():
+            sys.exit(f"No catalogue at {catalogue}: pass --catalogue with a .jsonl or .csv file (optionally .gz).")
         print(phases.run("database_start", defaults.choose_database))
         print(defaults.choose_broker())
         print(defaults.choose_embedder())
@@ -233,7 +239,6 @@ def main(argv=None):
         django.setup()
         phases.run("migrate", call_command, "migrate", verbosity=0)
         username, password = librarian_login()
-        catalogue = args.catalogue or defaults.default_catalogue()
         phases.run("import", import_catalogue, catalogue, args.limit)
         children = phases.run("start_site", start_children, args.port)
         base = f"http://127.0.0.1:{args.port}"

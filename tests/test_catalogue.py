@@ -237,7 +237,7 @@ def test_a_bulk_import_queues_one_task_per_batch_not_per_book(tmp_path, settings
 
 @pytest.mark.parametrize("name, message", [
     ("missing.jsonl", "No such file or directory"),
-    ("books.txt", "Cannot tell the format"),
+    ("books.txt", "books.txt: cannot tell the format from the name"),
 ])
 def test_an_unreadable_catalogue_is_a_clear_error(tmp_path, name, message):
     if name.endswith(".txt"):

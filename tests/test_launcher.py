@@ -146,3 +146,13 @@ def test_redis_when_it_answers_and_a_killed_launcher_leaves_nothing_behind(tmp_p
     assert "not importing again" in output
     psutil.wait_procs([server], timeout=30)
     assert not server.is_running()
+
+
+def test_a_missing_catalogue_is_a_clear_error_before_anything_starts(tmp_path, data_dir):
+    missing = start_launcher(tmp_path / "missing.log", tmp_path / "nothing.jsonl", launcher_env(data_dir))
+    try:
+        assert missing.popen.wait(60) == 1
+    finally:
+        missing.stop()
+    assert f"No catalogue at {tmp_path / 'nothing.jsonl'}" in missing.output()
+    assert not (data_dir / "pgdata").exists()
