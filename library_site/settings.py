@@ -121,6 +121,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "control_folder": str(_broker_dir / "control"),  # default: "control" in the working directory
     }
 else:
     # How long an unacknowledged task waits before Redis hands it to another worker.

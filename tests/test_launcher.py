@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.processes import Process, embedded_postmaster, free_port, wait_until
+from tests.processes import ROOT, Process, embedded_postmaster, free_port, wait_until
 
 CATALOGUE = [
     {"id": "en-1", "language": "en", "title": "Deep Learning", "author": "Ian Goodfellow",
@@ -90,6 +90,7 @@ def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, d
     first = run_until_embedded(tmp_path, catalogue, env, "first")
     first_ended = datetime.now().astimezone()
     assert "kombu's filesystem transport" in first
+    assert (data_dir / "broker" / "control").is_dir() and not (ROOT / "control").exists()  # nothing in the checkout
     assert "Database: embedded PostgreSQL" in first
     assert "7 created, 0 updated, 0 unchanged, 0 rejected; 6 queued for embedding." in first
     assert re.search(r"login: librarian / \S+\)", first)
