@@ -1,9 +1,11 @@
+import signal
+
 import pytest
 from django.conf import settings as django_settings
 
 from bookrec.embedders import get_embedder
 from tests.doubles import EmbeddingServerDouble
-from tests.processes import start_embedding_server, start_worker
+from tests.processes import embedded_postmaster, start_embedding_server, start_worker
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +110,14 @@ def queued_tasks(purge_queue):
         return taken
 
     return take
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A BOOKREC_DATA_DIR of the test's own; an embedded PostgreSQL a failed test left
+    running there is stopped."""
+    path = tmp_path / "var"
+    yield path
+    server = embedded_postmaster(path)
+    if server is not None:
+        server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
