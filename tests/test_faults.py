@@ -1,0 +1,192 @@
+"""Faults of the embedding server and of the workers, with the real parts: a Celery worker
+process, Redis, PostgreSQL, and the fault server (a test double of the OpenAI protocol that
+can go down, hang or answer wrongly). Each test proves that nothing was lost: every book ends
+embedded, or failed with its reason, and every stored vector is the one of its stored text.
+See docs/reliability.md for the table of cases."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from bookrec import pipeline
+from bookrec.catalogue import import_books
+from bookrec.documents import document_hash, document_text
+from bookrec.models import Book, EmbeddingStatus
+from tests import fault_server as fs
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def import_catalogue(count, prefix="book"):
+    """``count`` books through the real import path (which queues them after commit)."""
+    rows = [
+        (n, {"external_id": f"{prefix}-{n}", "title": f"{prefix.title()} {n}",
+             "author": f"Author {n % 37}", "summary": f"A story about topic {n} and its {n % 11} friends."})
+        for n in range(count)
+    ]
+    import_books(rows)
+    return list(Book.objects.filter(external_id__startswith=f"{prefix}-").values_list("pk", flat=True))
+
+
+def statuses(ids):
+    return Counter(Book.objects.filter(pk__in=ids).values_list("embedding_status", flat=True))
+
+
+def all_have(ids, status):
+    return statuses(ids) == Counter({status: len(ids)})
+
+
+def assert_vectors_are_of_their_text(ids):
+    """Every book is embedded, and its vector is the one of its current text."""
+    books = list(Book.objects.filter(pk__in=ids))
+    assert len(books) == len(ids)
+    for book in books:
+        text = document_text(book)
+        assert book.embedding_status == EmbeddingStatus.EMBEDDED, (book.pk, book.embedding_error)
+        assert book.embedded_hash == book.content_hash == document_hash(text)
+        assert book.embedding_error == ""
+        np.testing.assert_allclose(np.asarray(book.embedding, dtype=np.float32), fs.deterministic_vector(text, 384), atol=2e-3)
+
+
+def staff_client():
+    user = get_user_model().objects.create_superuser("librarian", "l@example.org", "pw")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# -- 1. the server is down while 1,000 books are re-embedded ----------------------------
+
+
+def reembed_all_in_admin(client):
+    """The librarian selects every book and runs "Re-embed selected books"."""
+    response = client.post("/admin/bookrec/book/", {
+        "action": "reembed_selected", "select_across": "1", "index": "0",
+        "_selected_action": list(Book.objects.values_list("pk", flat=True)[:1]),
+    })
+    assert response.status_code == 302, response.content[:500]
+
+
+def test_server_down_during_reembedding_of_1000_books_then_back(fault_server, fault_worker):
+    fault_worker(BOOKREC_TASK_MAX_RETRIES=1000)
+    ids = import_catalogue(1000)
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 120, "the first embedding")
+
+    fault_server.stop()
+    reembed_all_in_admin(staff_client())
+    # Every batch has now failed at least once and is waiting for its retry...
+    wait_until(
+        lambda: Book.objects.filter(pk__in=ids, embedding_error__startswith="Will retry: Embedding server unreachable").count() == 1000,
+        120, "every batch to fail against the stopped server",
+    )
+    # ...while librarians keep editing.
+    edited = ids[:10]
+    for book in Book.objects.filter(pk__in=edited):
+        book.summary += " Revised edition."
+        book.save()
+    assert statuses(ids) == Counter({EmbeddingStatus.PENDING: 1000})
+    assert Book.objects.filter(pk__in=ids, embedding__isnull=False).count() == 990  # old vectors of unedited text stay
+
+    fault_server.start()
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 120, "every book to be re-embedded")
+    assert_vectors_are_of_their_text(ids)
+    revised = {t for t in fault_server.texts_embedded() if t.endswith("Revised edition.")}
+    assert len(revised) == 10
+
+
+def test_books_whose_retries_ran_out_are_failed_with_the_reason_then_picked_up(fault_server, fault_worker):
+    fault_server.stop()
+    fault_worker(BOOKREC_TASK_MAX_RETRIES=2)
+    ids = import_catalogue(1000)
+    wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 120, "every batch to give up")
+    reasons = set(Book.objects.filter(pk__in=ids).values_list("embedding_error", flat=True))
+    assert reasons == {"Gave up after 2 retries: Embedding server unreachable: APIConnectionError."}
+    assert not Book.objects.filter(pk__in=ids, embedding__isnull=False).exists()
+
+    fault_server.start()
+    response = staff_client().post("/admin/bookrec/book/reembed-stale/")
+    assert response.status_code == 302
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 120, "the stale-or-failed action's books")
+    assert_vectors_are_of_their_text(ids)
+
+
+# -- 2. the server answers slowly or wrongly --------------------------------------------
+
+
+def make_books(count=3):
+    return [
+        Book.objects.create(title=f"Title {n}", author="An Author", summary=f"What book {n} is about.").pk
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("mode, reason", [
+    (fs.WRONG_COUNT, "Expected 1 vectors, got 2."),
+    (fs.WRONG_DIMENSION, "Expected vectors of 384 dimensions, got 192."),
+    (fs.NAN, "The embedder returned a vector with NaN or infinite values."),
+])
+def test_wrong_answers_are_never_written_and_recorded(fault_server, fault_worker, mode, reason):
+    fault_worker()
+    fault_server.misbehave(mode)
+    ids = make_books(3)
+    wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 60, f"the books to fail ({mode})")
+    for book in Book.objects.filter(pk__in=ids):
+        assert book.embedding is None
+        assert book.embedding_error == reason
+    # The batch was split to find the books the server answers wrongly: none was retried
+    # as if the error were transient.
+    assert all(r.answer == mode for r in fault_server.requests)
+
+    fault_server.heal()
+    pipeline.reembed_stale_or_failed()
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "re-embedding once the server is healthy")
+    assert_vectors_are_of_their_text(ids)
+
+
+@pytest.mark.parametrize("mode, reason", [
+    (fs.SLOW, "Will retry: Embedding server unreachable: APITimeoutError."),
+    (fs.ERROR_500, "Will retry: Embedding server answered HTTP 500: Error code: 500 - The model crashed."),
+    (fs.RATE_LIMITED, "Will retry: Embedding server answered HTTP 429: Error code: 429 - Too many requests."),
+])
+def test_transient_errors_are_recorded_and_retried(fault_server, fault_worker, mode, reason):
+    fault_worker()
+    fault_server.misbehave(mode)
+    fault_server.retry_after = 1
+    ids = make_books(3)
+    wait_until(lambda: set(Book.objects.filter(pk__in=ids).values_list("embedding_error", flat=True)) == {reason},
+               60, "the error to be recorded")
+    fault_server.wait_for_requests(2, answer=mode)  # retried, not given up
+    assert statuses(ids) == Counter({EmbeddingStatus.PENDING: 3})
+    assert not Book.objects.filter(pk__in=ids, embedding__isnull=False).exists()
+
+    fault_server.heal()
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "the retry after the server healed")
+    assert_vectors_are_of_their_text(ids)
+
+
+def test_transient_errors_give_up_with_the_reason(fault_server, fault_worker):
+    fault_worker(BOOKREC_TASK_MAX_RETRIES=2)
+    fault_server.misbehave(fs.ERROR_500)
+    ids = make_books(2)
+    wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 60, "the retries to run out")
+    assert set(Book.objects.filter(pk__in=ids).values_list("embedding_error", flat=True)) == {
+        "Gave up after 2 retries: Embedding server answered HTTP 500: Error code: 500 - The model crashed."
+    }
+    # Each book (queued on its own save) was tried once and retried twice.
+    sent = Counter(text for r in fault_server.requests for text in r.texts)
+    assert sorted(sent.values()) == [3, 3]
+
+
+def test_429_retry_after_is_honoured(fault_server, fault_worker):
+    fault_worker(BOOKREC_TASK_RETRY_BACKOFF_MAX=0.2)  # bookrec's own backoff is shorter than Retry-After
+    fault_server.retry_after = 3
+    fault_server.misbehave(fs.RATE_LIMITED, times=1)
+    ids = make_books(1)
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "the retry after Retry-After")
+    refused, answered = fault_server.requests
+    assert refused.answer == fs.RATE_LIMITED and answered.answer == fs.HEALTHY
+    assert answered.at - refused.at >= 3  # not sooner than the server asked
