@@ -170,7 +170,10 @@ def write_vectors(rows, model_name):
     ids, read_hashes, new_hashes, vectors = zip(*rows)
     literals = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
     table = Book._meta.db_table
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Lock the rows in id order first: two writers that lock overlapping rows in
+        # different orders (batches read in title order, titles edited between) deadlock.
+        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [list(ids)])
         cursor.execute(
             f"""
             UPDATE {table} AS b

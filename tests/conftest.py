@@ -1,6 +1,7 @@
 import pytest
 from django.conf import settings as django_settings
 
+from tests.fault_server import FAULT_MODEL, FaultServer
 from tests.processes import start_embedding_server, start_worker
 
 
@@ -46,15 +47,9 @@ def purge_queue():
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(django_settings.BOOKREC["CELERY_QUEUE"])
 
-
-FAULT_MODEL = "fault-double"
-
-
 @pytest.fixture
 def fault_server():
     """A misbehaving-on-demand OpenAI-compatible server (a test double of the protocol)."""
-    from tests.fault_server import FaultServer
-
     server = FaultServer(dimensions=384).start()
     yield server
     server.heal()
@@ -77,21 +72,9 @@ def fault_settings(settings, fault_server):
 
 @pytest.fixture
 def fault_worker(celery_worker, fault_server, fault_settings, purge_queue):
-    """Start a real worker embedding through the fault server: ``fault_worker(**env)``.
-
-    The openai client's own retries are off and the task backoff is short, so that the
-    retries under test are bookrec's, and quick.
-    """
+    """Start a real worker embedding through the fault server: ``fault_worker(**env)``."""
 
     def start(name="worker", **env):
-        return celery_worker(name=name, env={
-            "EMBEDDING_BASE_URL": fault_server.base_url,
-            "EMBEDDING_MODEL": FAULT_MODEL,
-            "EMBEDDING_DIMENSIONS": "384",
-            "EMBEDDING_MAX_RETRIES": "0",
-            "EMBEDDING_TIMEOUT": "1",
-            "BOOKREC_TASK_RETRY_BACKOFF_MAX": "1",
-            **{key: str(value) for key, value in env.items()},
-        })
+        return celery_worker(name=name, env={**fault_server.environment(), **{k: str(v) for k, v in env.items()}})
 
     return start

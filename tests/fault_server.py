@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+FAULT_MODEL = "fault-double"  # the model name the tests configure
+
 HEALTHY = "healthy"
 SLOW = "slow"  # answers after ``slow_seconds``, beyond the client's timeout
 WRONG_COUNT = "wrong_count"  # one vector more than texts sent
@@ -34,9 +36,10 @@ UNAUTHORIZED = "unauthorized"  # HTTP 401 echoing the API key, as some servers d
 HOLD = "hold"  # the request waits until ``release()``, then is answered healthily
 
 
-def deterministic_vector(text, dimensions):
-    """The unit vector the healthy server returns for ``text``."""
-    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+def deterministic_vector(text, dimensions, model):
+    """The unit vector the healthy server returns for ``text`` when asked for ``model``
+    (another model, another space: vectors of two models are unrelated)."""
+    seed = int.from_bytes(hashlib.sha256(f"{model}\0{text}".encode("utf-8")).digest()[:8], "little")
     vector = np.random.default_rng(seed).standard_normal(dimensions).astype(np.float32)
     return vector / np.linalg.norm(vector)
 
@@ -64,6 +67,21 @@ class FaultServer:
     @property
     def base_url(self):
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def environment(self):
+        """The environment of a site process (worker, web) that embeds through this server.
+
+        The openai client's own retries are off and bookrec's backoff is short, so that
+        the retries under test are bookrec's, and quick.
+        """
+        return {
+            "EMBEDDING_BASE_URL": self.base_url,
+            "EMBEDDING_MODEL": FAULT_MODEL,
+            "EMBEDDING_DIMENSIONS": str(self.dimensions),
+            "EMBEDDING_MAX_RETRIES": "0",
+            "EMBEDDING_TIMEOUT": "1",
+            "BOOKREC_TASK_RETRY_BACKOFF_MAX": "1",
+        }
 
     # -- control -------------------------------------------------------------------
 
@@ -172,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             server._released.wait(120)
 
         dimensions = server.dimensions // 2 if mode == WRONG_DIMENSION else server.dimensions
-        vectors = [deterministic_vector(text, dimensions).tolist() for text in texts]
+        vectors = [deterministic_vector(text, dimensions, body.get("model", "")).tolist() for text in texts]
         if mode == WRONG_COUNT:
             vectors.append(vectors[0])
         if mode == NAN:

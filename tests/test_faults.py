@@ -4,11 +4,16 @@ can go down, hang or answer wrongly). Each test proves that nothing was lost: ev
 embedded, or failed with its reason, and every stored vector is the one of its stored text.
 See docs/reliability.md for the table of cases."""
 
+import re
+import threading
+import time
+import uuid
 from collections import Counter
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 
 from bookrec import pipeline
@@ -40,7 +45,7 @@ def all_have(ids, status):
     return statuses(ids) == Counter({status: len(ids)})
 
 
-def assert_vectors_are_of_their_text(ids):
+def assert_vectors_are_of_their_text(ids, model=fs.FAULT_MODEL):
     """Every book is embedded, and its vector is the one of its current text."""
     books = list(Book.objects.filter(pk__in=ids))
     assert len(books) == len(ids)
@@ -49,7 +54,7 @@ def assert_vectors_are_of_their_text(ids):
         assert book.embedding_status == EmbeddingStatus.EMBEDDED, (book.pk, book.embedding_error)
         assert book.embedded_hash == book.content_hash == document_hash(text)
         assert book.embedding_error == ""
-        np.testing.assert_allclose(np.asarray(book.embedding, dtype=np.float32), fs.deterministic_vector(text, 384), atol=2e-3)
+        np.testing.assert_allclose(np.asarray(book.embedding, dtype=np.float32), fs.deterministic_vector(text, 384, model), atol=2e-3)
 
 
 def staff_client():
@@ -190,3 +195,157 @@ def test_429_retry_after_is_honoured(fault_server, fault_worker):
     refused, answered = fault_server.requests
     assert refused.answer == fs.RATE_LIMITED and answered.answer == fs.HEALTHY
     assert answered.at - refused.at >= 3  # not sooner than the server asked
+
+
+# -- 3. a worker is killed in the middle of a batch -------------------------------------
+
+
+def pending_books(count):
+    """Books left pending with no message queued (as if the broker had been down):
+    the next worker to start queues them."""
+    books = [Book(title=f"Pending {n}", summary=f"Left pending, number {n}.") for n in range(count)]
+    for book in books:
+        book.refresh_embedding_state()
+    return [book.pk for book in Book.objects.bulk_create(books)]
+
+
+def task_ids(log, event):
+    """Ids of the embed tasks a worker log reports as ``received`` or ``succeeded``."""
+    return re.findall(rf"Task bookrec\.embed_books\[([0-9a-f-]+)\] {event}", log)
+
+
+def test_a_worker_killed_mid_batch_has_its_batch_redelivered_to_another(fault_server, fault_worker):
+    # Its own Redis key namespace, so that the short visibility timeout redelivers only
+    # this test's messages (never another test run's on the same Redis).
+    broker = {"CELERY_BROKER_KEY_PREFIX": f"bookrec-kill-{uuid.uuid4().hex[:8]}:", "CELERY_VISIBILITY_TIMEOUT": 3}
+    fault_server.misbehave(fs.HOLD)
+    ids = pending_books(40)  # two batches of 32 and 8
+    doomed = fault_worker(name="doomed", **broker)  # queues the pending books when it starts
+    fault_server.wait_for_requests(1)
+    killed_at = time.monotonic()
+    in_flight = task_ids(doomed.output(), "received")
+    assert len(in_flight) == 1 and not task_ids(doomed.output(), "succeeded")
+    doomed.kill()  # SIGKILL: no chance to ack, reject or clean up
+    fault_server.heal()
+
+    # Redis hands unacknowledged messages out again once the visibility timeout has passed.
+    time.sleep(max(0.0, killed_at + broker["CELERY_VISIBILITY_TIMEOUT"] + 0.5 - time.monotonic()))
+    survivor = fault_worker(name="survivor", **broker)
+    wait_until(lambda: in_flight[0] in task_ids(survivor.output(), "succeeded"), 60, "the killed batch to be redelivered")
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "every book to be embedded")
+    assert_vectors_are_of_their_text(ids)
+
+
+# -- 4. a book is edited while its embedding is in flight -------------------------------
+
+
+def test_an_edit_while_in_flight_discards_the_stale_vector(fault_server, fault_worker):
+    worker = fault_worker()
+    fault_server.misbehave(fs.HOLD)
+    book = Book.objects.create(title="Draft", summary="The first draft of the summary.")
+    old_text = document_text(book)
+    fault_server.wait_for_requests(1)  # the worker is waiting for the old text's vector
+
+    book.summary = "The summary as the librarian corrected it."
+    book.save()
+    fault_server.heal()  # the old text's vector arrives after the edit
+
+    wait_until(lambda: all_have([book.pk], EmbeddingStatus.EMBEDDED), 60, "the new text to be embedded")
+    assert fault_server.texts_embedded() == [old_text, document_text(book)]
+    assert "1 changed meanwhile" in worker.output()
+    assert_vectors_are_of_their_text([book.pk])
+
+
+# -- 5. the configured model changes ----------------------------------------------------
+
+
+def test_a_model_change_makes_vectors_stale_never_compared_and_one_action_reembeds(
+    fault_server, fault_worker, fault_settings, client
+):
+    old = fault_worker(name="old-model")
+    ids = make_books(4)
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "embedding with the old model")
+    old.stop()
+    old_vector = np.asarray(Book.objects.get(pk=ids[1]).embedding, dtype=np.float32)
+
+    fault_settings.BOOKREC = {**fault_settings.BOOKREC, "EMBEDDING_MODEL": "fault-double-v2"}
+    fault_worker(name="new-model", EMBEDDING_MODEL="fault-double-v2")
+    assert set(Book.objects.needing_embedding().values_list("pk", flat=True)) == set(ids)
+    response = client.get(f"/api/books/{ids[0]}/similar/")
+    assert response.status_code == 409 and response.json()["embedding_status"] == "embedded"
+
+    # Half the catalogue is re-embedded with the new model; the other half keeps old vectors.
+    pipeline.reembed(Book.objects.filter(pk__in=ids[:2]))
+    wait_until(lambda: all_have(ids[:2], EmbeddingStatus.EMBEDDED)
+               and Book.objects.filter(pk__in=ids[:2], embedding_model="fault-double-v2@384").count() == 2,
+               60, "two books re-embedded with the new model")
+    results = client.get(f"/api/books/{ids[0]}/similar/").json()["results"]
+    assert [r["book"]["id"] for r in results] == [ids[1]]
+    # The service every endpoint shares never returns an old vector, even the query's twin.
+    from bookrec.recommendations import nearest_books
+    assert {r.book.pk for r in nearest_books(old_vector, limit=10)} == set(ids[:2])
+    # The admin's similar-books panel neither.
+    staff = staff_client()
+    panel = staff.get(f"/admin/bookrec/book/{ids[0]}/change/").content.decode()
+    assert f"/admin/bookrec/book/{ids[1]}/change/" in panel
+    assert f"/admin/bookrec/book/{ids[2]}/change/" not in panel
+
+    # One action re-embeds whatever is stale.
+    assert staff.post("/admin/bookrec/book/reembed-stale/").status_code == 302
+    wait_until(lambda: Book.objects.filter(pk__in=ids, embedding_model="fault-double-v2@384",
+                                           embedding_status=EmbeddingStatus.EMBEDDED).count() == 4,
+               60, "the stale books re-embedded")
+    assert_vectors_are_of_their_text(ids, model="fault-double-v2")
+
+
+# -- 7. two workers embed overlapping selections ----------------------------------------
+
+
+def test_two_workers_on_overlapping_selections(fault_server, fault_worker):
+    ids = pending_books(300)
+    fault_server.misbehave(fs.HOLD)
+    workers = [fault_worker(name=f"overlap-{n}") for n in range(2)]  # the first one queues all 300
+    # The same books again, in the other order and shifted, so batches overlap both ways.
+    pipeline.queue_embedding(ids[::-1])
+    pipeline.queue_embedding(ids[16:] + ids[:16])
+    fault_server.wait_for_requests(2)  # both workers are mid-batch...
+    for book in Book.objects.filter(pk__in=ids[::7]):  # ...while librarians edit
+        book.summary += " Edited."
+        book.save()
+    fault_server.heal()  # ...and both write at once
+
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 120, "every book to be embedded")
+    assert all(task_ids(w.output(), "succeeded") for w in workers)  # both did some of the work
+    assert_vectors_are_of_their_text(ids)
+    for worker in workers:
+        log = worker.output()
+        assert "deadlock" not in log.lower() and "raised unexpected" not in log, log[-3000:]
+
+
+def test_concurrent_vector_writes_in_opposite_orders_do_not_deadlock():
+    """The writes two workers make when their batches list the same books in different
+    orders, raced 20 times from two connections."""
+    ids = pending_books(100)
+    rows = [(book.pk, book.content_hash, book.content_hash, np.full(384, 0.05, dtype=np.float32))
+            for book in Book.objects.filter(pk__in=ids).order_by("pk")]
+    start_together = threading.Barrier(2)
+    errors = []
+
+    def write(rows):
+        try:
+            for _ in range(20):
+                start_together.wait()
+                pipeline.write_vectors(rows, "m")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            start_together.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(order,)) for order in (rows, rows[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all_have(ids, EmbeddingStatus.EMBEDDED)
