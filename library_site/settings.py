@@ -1,6 +1,7 @@
 """Settings of the example library site, read from the environment.
 
 DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded PostgreSQL
+DATABASE_CONN_MAX_AGE   seconds a connection is kept between requests (default 0: one per request)
 CELERY_BROKER_URL   Redis or RabbitMQ URL (default redis://127.0.0.1:6379/0)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
@@ -78,7 +79,9 @@ if not os.environ.get("DATABASE_URL"):
     from library_site import embedded_postgres
 
     embedded_postgres.start()
-DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_health_checks=True)}
+DATABASES = {"default": dj_database_url.parse(
+    os.environ["DATABASE_URL"], conn_max_age=env_number("DATABASE_CONN_MAX_AGE") or 0, conn_health_checks=True,
+)}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
