@@ -5,13 +5,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from bookrec import pipeline, recommendations
 from bookrec.api.filters import BookFilterSet, BookListFilterSet
 from bookrec.api.serializers import (
     BookSerializer,
+    MAX_PAGE_SIZE,
     LimitSerializer,
     NotEmbeddedSerializer,
+    PageSizeSerializer,
     QueuedSerializer,
     RecommendationListSerializer,
 )
@@ -28,12 +31,16 @@ class CanChangeBooks(permissions.BasePermission):
 class BookPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        # DRF ignores a page_size it cannot use; a client that asked for one is told why.
+        return validated(PageSizeSerializer, request.query_params).get("page_size", self.page_size)
 
 
 def reject_unknown_params(request, known):
     """A misspelt filter must not silently widen a query: answer 400 naming it."""
-    unknown = sorted(set(request.query_params) - set(known))
+    unknown = sorted(set(request.query_params) - {*known, api_settings.URL_FORMAT_OVERRIDE})
     if unknown:
         raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
@@ -70,6 +77,10 @@ class BookViewSet(viewsets.ModelViewSet):
         if self.action == "reembed":
             return [CanChangeBooks()]
         return super().get_permissions()
+
+    def retrieve(self, request, *args, **kwargs):
+        reject_unknown_params(request, [])
+        return super().retrieve(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         reject_unknown_params(
