@@ -78,3 +78,9 @@ def fault_worker(celery_worker, fault_server, fault_settings, purge_queue):
         return celery_worker(name=name, env={**fault_server.environment(), **{k: str(v) for k, v in env.items()}})
 
     return start
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests log users in by the dozen: a deliberately slow hash only slows the suite."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

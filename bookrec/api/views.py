@@ -18,6 +18,7 @@ from bookrec.api.serializers import (
     QueuedSerializer,
     RecommendationListSerializer,
 )
+from bookrec.api.throttling import REEMBED_SCOPE, EmbeddingCallThrottle
 from bookrec.models import Book
 
 
@@ -72,6 +73,7 @@ class BookViewSet(viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = BookListFilterSet
     lookup_value_regex = r"\d+"
+    throttle_scope = None  # set per action (bookrec.api.throttling)
 
     def get_permissions(self):
         if self.action == "reembed":
@@ -114,7 +116,10 @@ class BookViewSet(viewsets.ModelViewSet):
         return recommendation_response(found)
 
     @extend_schema(summary="Re-embed this book", request=None, responses={202: QueuedSerializer})
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True, methods=["post"], filter_backends=[], pagination_class=None,
+        throttle_classes=[EmbeddingCallThrottle], throttle_scope=REEMBED_SCOPE,
+    )
     def reembed(self, request, pk=None):
         """Queue the book's embedding again (needs the change permission)."""
         book = self.get_object()
