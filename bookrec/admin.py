@@ -80,6 +80,12 @@ class BookAdmin(admin.ModelAdmin):
         )
         return HttpResponseRedirect(reverse("admin:bookrec_book_changelist"))
 
+    def changelist_view(self, request, extra_context=None):
+        # The "re-embed everything stale or failed" button (change_list.html) is shown to
+        # those who may use it; Django's change list context has no such flag of its own.
+        extra_context = {"can_reembed": self.has_change_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         book = self.get_object(request, object_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from bookrec.models import Book
+from bookrec.models import Book, EmbeddingStatus
 from bookrec.pipeline import queue_embedding_on_commit
 
 MAX_SUMMARY_CHARS = 50_000
@@ -147,7 +147,8 @@ def clean_record(record):
     if external_id is not None and not isinstance(external_id, (str, int)):
         raise RowError("external_id: expected text or a number")
     return {
-        "external_id": clean_text({"id": str(external_id or "")}, "id", max_length=200) or None,
+        "external_id": clean_text({"external_id": "" if external_id is None else str(external_id)},
+                                  "external_id", max_length=200) or None,
         "title": clean_text(record, "title", max_length=500, required=True),
         "author": clean_text(record, "author", max_length=300),
         "summary": clean_text(record, "summary", max_length=MAX_SUMMARY_CHARS),
@@ -160,12 +161,19 @@ def clean_record(record):
 def import_books(rows, *, batch_size=500, progress=None):
     """Upsert ``(line number, record)`` rows; return an ImportReport."""
     report = ImportReport()
+    first_line = {}  # external id -> the line that brought it, to reject repeats
     batch = []
     for number, record in rows:
         try:
             if isinstance(record, RowError):
                 raise record
-            batch.append((number, clean_record(record)))
+            values = clean_record(record)
+            key = values["external_id"]
+            if key is not None:
+                if key in first_line:
+                    raise RowError(f"external_id {key!r} repeats line {first_line[key]}")
+                first_line[key] = number
+            batch.append(values)
         except RowError as exc:
             report.rejected.append((number, str(exc)))
         if len(batch) >= batch_size:
@@ -179,20 +187,16 @@ def import_books(rows, *, batch_size=500, progress=None):
 
 @transaction.atomic
 def _upsert(batch, report):
+    """Write one batch in one transaction; queue its changed texts for embedding after commit."""
     if not batch:
         return
-    by_id = {}
-    for number, values in batch:
-        key = values["external_id"]
-        if key is not None and key in by_id:
-            report.rejected.append((number, f"external_id {key!r} repeats line {by_id[key][0]}"))
-            continue
-        by_id[key if key is not None else ("line", number)] = (number, values)
-    existing = Book.objects.defer("embedding").in_bulk([k for k in by_id if isinstance(k, str)], field_name="external_id")
-    to_create, to_update = [], []
+    existing = Book.objects.defer("embedding").in_bulk(
+        [values["external_id"] for values in batch if values["external_id"] is not None], field_name="external_id"
+    )
+    to_create, text_changed, details_changed = [], [], []
     now = timezone.now()
-    for key, (number, values) in by_id.items():
-        book = existing.get(key)
+    for values in batch:
+        book = existing.get(values["external_id"])
         if book is None:
             book = Book(**values)
             book.refresh_embedding_state()
@@ -201,19 +205,17 @@ def _upsert(batch, report):
             for name in CATALOGUE_FIELDS:
                 setattr(book, name, values[name])
             book.updated_at = now  # bulk_update does not apply auto_now
-            book.refresh_embedding_state()
-            to_update.append(book)
+            # Only a changed text touches the vector: a new year or subject keeps it.
+            (text_changed if book.refresh_embedding_state() else details_changed).append(book)
         else:
             report.unchanged += 1
     Book.objects.bulk_create(to_create)
-    update_fields = CATALOGUE_FIELDS + [
-        "content_hash", "embedding", "embedded_hash", "embedding_model", "embedded_at",
-        "embedding_error", "embedding_status", "updated_at",
-    ]
-    if to_update:
-        Book.objects.bulk_update(to_update, update_fields)
+    if text_changed:
+        Book.objects.bulk_update(text_changed, CATALOGUE_FIELDS + Book.EMBEDDING_STATE_FIELDS + ["updated_at"])
+    if details_changed:
+        Book.objects.bulk_update(details_changed, CATALOGUE_FIELDS + ["updated_at"])
     report.created += len(to_create)
-    report.updated += len(to_update)
-    pending = [b.pk for b in to_create + to_update if b.embedding_status == "pending"]
+    report.updated += len(text_changed) + len(details_changed)
+    pending = [b.pk for b in to_create + text_changed if b.embedding_status == EmbeddingStatus.PENDING]
     report.queued += len(pending)
     queue_embedding_on_commit(pending)

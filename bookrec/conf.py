@@ -31,7 +31,9 @@ DEFAULTS = {
     # Celery: books per task, retries of transient failures, backoff cap (s).
     "TASK_BATCH_SIZE": 32,
     "TASK_MAX_RETRIES": 8,
-    "TASK_RETRY_BACKOFF_MAX": 600,
+    # Kept below the broker's visibility timeout (Redis: 600 s in the example site), or a
+    # message waiting out its countdown is handed to a second worker as if lost.
+    "TASK_RETRY_BACKOFF_MAX": 300,
     "CELERY_QUEUE": None,
     # Requests per user (or IP) to the endpoints that cost an embedding call, by
     # throttle scope (bookrec.api.throttling); REST_FRAMEWORK's rates win. None: unlimited.

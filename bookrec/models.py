@@ -85,11 +85,16 @@ class Book(models.Model):
     def __str__(self):
         return f"{self.title} — {self.author}" if self.author else self.title
 
+    EMBEDDING_STATE_FIELDS = [
+        "content_hash", "embedding", "embedded_hash", "embedding_model",
+        "embedded_at", "embedding_error", "embedding_status",
+    ]
+
     def refresh_embedding_state(self):
         """Mark the book pending (or skipped) if the text to embed changed.
 
-        Returns True when an embedding must be computed. A changed text clears the
-        old vector, so a vector never stands for text the book no longer has.
+        Returns True when the embedding state changed. A changed text clears the old
+        vector, so a vector never stands for text the book no longer has.
         """
         digest = document_hash(document_text(self)) if has_embeddable_text(self) else ""
         if digest == self.content_hash and self.pk is not None:
@@ -101,14 +106,16 @@ class Book(models.Model):
         self.embedded_at = None
         self.embedding_error = ""
         self.embedding_status = EmbeddingStatus.PENDING if digest else EmbeddingStatus.SKIPPED
-        return bool(digest)
+        return True
 
     def save(self, *args, **kwargs):
         if not self.external_id:
             self.external_id = None  # a blank id would collide with every other blank id
-        needs_embedding = self.refresh_embedding_state()
+        state_changed = self.refresh_embedding_state()
+        if state_changed and kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], *self.EMBEDDING_STATE_FIELDS}
         super().save(*args, **kwargs)
-        if needs_embedding:
+        if state_changed and self.embedding_status == EmbeddingStatus.PENDING:
             from bookrec.pipeline import queue_embedding_on_commit
 
             queue_embedding_on_commit([self.pk])

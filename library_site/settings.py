@@ -2,11 +2,12 @@
 
 DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded PostgreSQL
 DATABASE_CONN_MAX_AGE   seconds a connection is kept between requests (default 0: one per request)
-CELERY_BROKER_URL   Redis or RabbitMQ URL (default redis://127.0.0.1:6379/0)
+CELERY_BROKER_URL   Redis or RabbitMQ URL; unset: local Redis if it answers, else kombu's
+                    filesystem transport in var/broker (library_site.defaults)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
-EMBEDDING_TIMEOUT, EMBEDDING_MAX_RETRIES, BOOKREC_TASK_MAX_RETRIES,
-BOOKREC_TASK_RETRY_BACKOFF_MAX   how long and how often to wait for it (unset: bookrec's defaults)
+BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES,
+BOOKREC_EMBEDDING_TIMEOUT   the retry policy, in whole seconds (unset: bookrec's defaults)
 CELERY_VISIBILITY_TIMEOUT, CELERY_BROKER_KEY_PREFIX   Redis broker: redelivery delay, key namespace
 """
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from library_site import defaults, embedded_postgres
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -22,9 +25,9 @@ def env_bool(name, default=False):
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def env_number(name, kind=int):
+def env_int(name):
     value = os.environ.get(name, "").strip()
-    return kind(value) if value else None
+    return int(value) if value else None
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-change-me")
@@ -76,11 +79,9 @@ TEMPLATES = [
 ]
 
 if not os.environ.get("DATABASE_URL"):
-    from library_site import embedded_postgres
-
     embedded_postgres.start()
 DATABASES = {"default": dj_database_url.parse(
-    os.environ["DATABASE_URL"], conn_max_age=env_number("DATABASE_CONN_MAX_AGE") or 0, conn_health_checks=True,
+    os.environ["DATABASE_URL"], conn_max_age=env_int("DATABASE_CONN_MAX_AGE") or 0, conn_health_checks=True,
 )}
 
 LANGUAGE_CODE = "en-us"
@@ -104,32 +105,33 @@ LOGGING = {
     "loggers": {"bookrec": {"handlers": ["console"], "level": os.environ.get("BOOKREC_LOG_LEVEL", "INFO")}},
 }
 
+if not os.environ.get("CELERY_BROKER_URL"):
+    os.environ.update(defaults.embedded_broker_environment())
+
 # -- bookrec -------------------------------------------------------------------------
 BOOKREC = {
     "CELERY_QUEUE": os.environ.get("BOOKREC_CELERY_QUEUE") or None,
     "EMBEDDING_BASE_URL": os.environ.get("EMBEDDING_BASE_URL", ""),
     "EMBEDDING_API_KEY": os.environ.get("EMBEDDING_API_KEY", ""),
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),
-    "EMBEDDING_DIMENSIONS": env_number("EMBEDDING_DIMENSIONS"),
+    "EMBEDDING_DIMENSIONS": env_int("EMBEDDING_DIMENSIONS"),
 }
-# Unset ones keep bookrec's defaults (bookrec/conf.py).
-BOOKREC.update({name: value for name, value in {
-    "EMBEDDING_TIMEOUT": env_number("EMBEDDING_TIMEOUT", float),
-    "EMBEDDING_MAX_RETRIES": env_number("EMBEDDING_MAX_RETRIES"),
-    "TASK_MAX_RETRIES": env_number("BOOKREC_TASK_MAX_RETRIES"),
-    "TASK_RETRY_BACKOFF_MAX": env_number("BOOKREC_TASK_RETRY_BACKOFF_MAX", float),
-}.items() if value is not None})
+for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRIES", "EMBEDDING_TIMEOUT"):
+    if env_int(f"BOOKREC_{_name}") is not None:
+        BOOKREC[_name] = env_int(f"BOOKREC_{_name}")
 
 # -- Celery --------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = Path(os.environ.get("BOOKREC_BROKER_DIR", BASE_DIR / "var" / "broker"))
+    _broker_dir = defaults.broker_dir()
     _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast (remote control) messages; kombu's default is ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # How long an unacknowledged task waits before Redis hands it to another worker.

@@ -1,8 +1,16 @@
 import pytest
 from django.conf import settings as django_settings
 
+from bookrec.embedders import get_embedder
+from tests.doubles import EmbeddingServerDouble
 from tests.fault_server import FAULT_MODEL, FaultServer
 from tests.processes import start_embedding_server, start_worker
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Test users need a password, not a slow hash of it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="session")
@@ -11,6 +19,18 @@ def embedding_server(tmp_path_factory):
     process, base_url = start_embedding_server(tmp_path_factory.mktemp("embedding-server"))
     yield base_url
     process.stop()
+
+
+@pytest.fixture
+def bookrec(settings):
+    """Change ``BOOKREC`` for one test: ``bookrec(KEY=value, ...)`` returns the embedder
+    those settings give."""
+
+    def configure(**overrides):
+        settings.BOOKREC = {**settings.BOOKREC, **overrides}
+        return get_embedder()
+
+    return configure
 
 
 @pytest.fixture
@@ -23,6 +43,20 @@ def openai_settings(settings, embedding_server):
         "EMBEDDING_DIMENSIONS": 384,
     }
     return settings
+
+
+@pytest.fixture
+def server_double():
+    """Start test doubles of the embeddings protocol: ``server_double(respond)``."""
+    doubles = []
+
+    def start(respond):
+        doubles.append(EmbeddingServerDouble(respond))
+        return doubles[-1]
+
+    yield start
+    for double in doubles:
+        double.stop()
 
 
 @pytest.fixture
@@ -42,10 +76,40 @@ def celery_worker(transactional_db, tmp_path):
 
 @pytest.fixture
 def purge_queue():
+    """Drop messages earlier tests left on the run's queue (Redis or RabbitMQ alike)."""
+    from kombu import Queue
+
     from library_site.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(django_settings.BOOKREC["CELERY_QUEUE"])
+        queue = Queue(django_settings.BOOKREC["CELERY_QUEUE"], channel=conn.default_channel)
+        queue.declare()
+        queue.purge()
+
+
+@pytest.fixture
+def queued_tasks(purge_queue):
+    """Take the messages waiting in the test run's queue of the real broker:
+    ``queued_tasks()`` returns ``[(task name, args, kwargs), ...]`` and empties the queue."""
+    from library_site.celery import app
+
+    def take():
+        taken = []
+        with app.connection_for_read() as conn:
+            queue = conn.SimpleQueue(django_settings.BOOKREC["CELERY_QUEUE"], no_ack=True)
+            try:
+                while True:
+                    message = queue.get(block=False)
+                    args, kwargs, _ = message.decode()
+                    taken.append((message.headers["task"], args, kwargs))
+            except queue.Empty:
+                pass
+            finally:
+                queue.close()
+        return taken
+
+    return take
+
 
 @pytest.fixture
 def fault_server():
@@ -78,9 +142,3 @@ def fault_worker(celery_worker, fault_server, fault_settings, purge_queue):
         return celery_worker(name=name, env={**fault_server.environment(), **{k: str(v) for k, v in env.items()}})
 
     return start
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Tests log users in by the dozen: a deliberately slow hash only slows the suite."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -78,8 +78,8 @@ class FaultServer:
             "EMBEDDING_BASE_URL": self.base_url,
             "EMBEDDING_MODEL": FAULT_MODEL,
             "EMBEDDING_DIMENSIONS": str(self.dimensions),
-            "EMBEDDING_MAX_RETRIES": "0",
-            "EMBEDDING_TIMEOUT": "1",
+            "BOOKREC_EMBEDDING_MAX_RETRIES": "0",
+            "BOOKREC_EMBEDDING_TIMEOUT": "1",
             "BOOKREC_TASK_RETRY_BACKOFF_MAX": "1",
         }
 

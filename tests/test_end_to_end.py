@@ -4,10 +4,10 @@ real broker) → the real HTTP embedding server → PostgreSQL → the similar-b
 import pytest
 from rest_framework.test import APIClient
 
+from bookrec import pipeline
+from bookrec.embedders.local import LocalE5Embedder
 from bookrec.models import Book, EmbeddingStatus
 from tests.processes import wait_until
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 BOOKS = [
     ("Deep Learning", "Ian Goodfellow", "An introduction to neural networks, backpropagation and training deep models."),
@@ -20,6 +20,7 @@ def all_embedded(ids):
     return Book.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.EMBEDDED).count() == len(ids)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_saved_books_are_embedded_by_a_worker_and_recommended(openai_settings, embedding_server, celery_worker, purge_queue):
     worker = celery_worker(env={
         "EMBEDDING_BASE_URL": embedding_server,
@@ -42,3 +43,34 @@ def test_saved_books_are_embedded_by_a_worker_and_recommended(openai_settings, e
     titles = [r["book"]["title"] for r in response.json()["results"]]
     assert titles == ["Neural Networks from Scratch", "The Art of French Cooking"]
     assert "embed_books" in worker.output()
+
+
+# Two books on one topic and one on another, per language: the second must come first.
+TOPICS = {
+    "en": [
+        ("Deep Learning", "Ian Goodfellow", "An introduction to neural networks, backpropagation and training deep models."),
+        ("Neural Networks from Scratch", "Harrison Kinsley", "Build neural networks by hand: layers, gradients and training loops."),
+        ("The Art of French Cooking", "Julia Child", "Classic French recipes: sauces, soups, roasts and pastry for the home cook."),
+    ],
+    "zh": [
+        ("深度学习", "伊恩·古德费洛", "本书介绍神经网络、反向传播算法以及深度模型的训练方法。"),
+        ("从零开始的神经网络", "哈里森·金斯利", "亲手搭建神经网络：网络层、梯度计算和训练循环。"),
+        ("中国家常菜", "王师傅", "家常菜谱：炒菜、炖汤、包饺子和蒸馒头的做法，适合在家做饭的人。"),
+    ],
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", sorted(TOPICS))
+def test_the_local_model_recommends_the_book_on_the_same_topic_first(bookrec, language):
+    embedder = bookrec()
+    assert isinstance(embedder, LocalE5Embedder)
+    books = [Book.objects.create(title=t, author=a, summary=s, language=language) for t, a, s in TOPICS[language]]
+    report = pipeline.embed_books([book.pk for book in books], embedder=embedder)
+    assert sorted(report.embedded) == sorted(book.pk for book in books)
+
+    response = APIClient().get(f"/api/books/{books[0].pk}/similar/")
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["book"]["title"] for r in results] == [books[1].title, books[2].title]
+    assert 1 >= results[0]["similarity"] > results[1]["similarity"] > 0

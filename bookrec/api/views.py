@@ -2,6 +2,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -40,17 +41,11 @@ class BookPagination(PageNumberPagination):
 
 
 def reject_unknown_params(request, known):
-    """A misspelt filter must not silently widen a query: answer 400 naming it."""
+    """A misspelt filter must not silently widen a query: answer 400 naming it.
+    DRF's own ``?format=`` (the browsable API links to it) is known everywhere."""
     unknown = sorted(set(request.query_params) - {*known, api_settings.URL_FORMAT_OVERRIDE})
     if unknown:
         raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
-
-
-def filtered_candidates(request, filterset_class=BookFilterSet):
-    filterset = filterset_class(request.query_params, queryset=Book.objects.all(), request=request)
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    return filterset.qs
 
 
 def validated(serializer_class, data):
@@ -92,20 +87,26 @@ class BookViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Books like this one",
-        parameters=[LimitSerializer, BookFilterSet],
+        parameters=[LimitSerializer],
+        filters=True,  # a detail route: drf-spectacular documents its filters only when told
         responses={
             200: RecommendationListSerializer,
             409: OpenApiResponse(NotEmbeddedSerializer, description="The book has no embedding yet."),
         },
     )
-    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True, methods=["get"], pagination_class=None,
+        filter_backends=[DjangoFilterBackend], filterset_class=BookFilterSet,
+    )
     def similar(self, request, pk=None):
         """Nearest books by cosine similarity of their summaries' embeddings, the book itself
         excluded; filters narrow the candidates and `limit` rows come back whenever that many match."""
         reject_unknown_params(request, ["limit", *BookFilterSet.base_filters])
-        book = self.get_object()
+        # The filters narrow the candidates, not the lookup of the book asked about.
+        book = get_object_or_404(self.get_queryset(), pk=pk)
+        self.check_object_permissions(request, book)
         limit = validated(LimitSerializer, request.query_params).get("limit")
-        candidates = filtered_candidates(request)
+        candidates = self.filter_queryset(self.get_queryset())
         try:
             found = recommendations.similar_books(book, candidates=candidates, limit=limit)
         except recommendations.NotEmbedded as exc:

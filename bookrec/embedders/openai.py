@@ -11,6 +11,11 @@ import openai
 from bookrec.embedders.base import Embedder, EmbeddingError, EmbeddingUnavailable
 
 
+# Worth retrying later, as the openai client itself judges them (it retries these first).
+# Anything else a server refuses is refused for good: the batch is split to find the text.
+TRANSIENT_STATUSES = {408, 429}
+
+
 class OpenAICompatibleEmbedder(Embedder):
     native_dimensions = 1024
 
@@ -52,7 +57,7 @@ class OpenAICompatibleEmbedder(Embedder):
             raise EmbeddingUnavailable(f"Embedding server unreachable: {exc.__class__.__name__}.") from exc
         except openai.APIStatusError as exc:
             message = f"Embedding server answered HTTP {exc.status_code}: {self.describe(exc.message)}"
-            if exc.status_code == 429 or exc.status_code >= 500:
+            if exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500:
                 retry_after = exc.response.headers.get("retry-after")
                 raise EmbeddingUnavailable(message, retry_after=_seconds(retry_after)) from exc
             raise EmbeddingError(message) from exc

@@ -39,19 +39,23 @@ class Command(BaseCommand):
             schema.resize_column(bookrec_settings.dimensions)
             self.stdout.write(f"The vector column now holds {bookrec_settings.dimensions} dimensions.")
         ids = pipeline.mark_for_embedding(self.selection(options))
+        # Books named explicitly (--all, --ids) are embedded again even when their vector is
+        # current, as the admin's "re-embed selected" does; the sweeps take only what needs it.
+        force = bool(options["all"] or options["ids"])
         if options["queue"]:
-            queued = pipeline.queue_embedding(ids)
+            queued = pipeline.queue_embedding(ids, force=force)
             self.stdout.write(f"Queued {queued} of {len(ids)} books for the workers.")
             return
         embedder = get_embedder()
-        failed = 0
+        embedded = failed = 0
         disable = options["verbosity"] == 0
         with tqdm(total=len(ids), unit="book", desc=f"Embedding ({embedder.model_name})", disable=disable) as bar:
             for chunk in pipeline.chunked(ids, bookrec_settings.TASK_BATCH_SIZE):
                 try:
-                    report = pipeline.embed_books(chunk, embedder=embedder)
+                    report = pipeline.embed_books(chunk, embedder=embedder, force=force)
                 except EmbeddingUnavailable as exc:
-                    raise CommandError(f"{exc} {bar.n} books were embedded; the rest stay pending.") from exc
+                    raise CommandError(f"{exc} {embedded} books were embedded; the rest stay pending.") from exc
+                embedded += len(report.embedded)
                 failed += len(report.failed)
                 bar.update(len(chunk))
-        self.stdout.write(f"Embedded {len(ids) - failed} books; {failed} failed (see their embedding_error).")
+        self.stdout.write(f"Embedded {embedded} books; {failed} failed (see their embedding_error).")

@@ -1,14 +1,9 @@
+from itertools import islice
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from bookrec.catalogue import catalogue_format, import_books, read_rows
-
-
-def count_records(path):
-    from bookrec.catalogue import open_text
-
-    with open_text(path) as handle:
-        return sum(1 for line in handle if line.strip())
+from bookrec.catalogue import import_books, read_rows
 
 
 class Command(BaseCommand):
@@ -23,14 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500, help="books written per transaction")
 
     def handle(self, path, limit=None, batch_size=500, **options):
-        try:
-            catalogue_format(path)
-            total = count_records(path)
-        except (OSError, ValueError) as exc:
-            raise CommandError(str(exc)) from exc
-        if limit is not None:
-            total = min(total, limit)
-        rows = (row for index, row in enumerate(read_rows(path)) if limit is None or index < limit)
+        try:  # a first pass counts the records (a CSV record may span lines) for the progress bar
+            total = sum(1 for _ in islice(read_rows(path), limit))
+        except (OSError, EOFError, ValueError) as exc:  # missing, unreadable, truncated .gz, unknown format
+            raise CommandError(f"{path}: {exc}") from exc
+        rows = islice(read_rows(path), limit)
         disable = options["verbosity"] == 0
         with tqdm(total=total, unit="book", desc="Importing", disable=disable) as progress:
             report = import_books(rows, batch_size=batch_size, progress=progress)

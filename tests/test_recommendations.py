@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+from django.db import connection
+
+from bookrec.models import Book
+from bookrec.recommendations import NotEmbedded, nearest_books, similar_books
+from tests.books import at_angle, direction, embedded_book, embedded_books, make_book
+
+pytestmark = pytest.mark.django_db
+
+
+def titles(recommendations):
+    return [r.book.title for r in recommendations]
+
+
+def test_similar_books_come_nearest_first_with_their_cosine_similarity():
+    query = embedded_book(at_angle(0), title="Query")
+    for degrees in (60, 10, 30):
+        embedded_book(at_angle(degrees), title=f"{degrees} degrees away")
+    found = similar_books(query)
+    assert titles(found) == ["10 degrees away", "30 degrees away", "60 degrees away"]
+    expected = [np.cos(np.radians(d)) for d in (10, 30, 60)]
+    assert [r.similarity for r in found] == pytest.approx(expected, abs=2e-3)
+
+
+def test_the_book_itself_is_excluded_in_sql_so_the_limit_holds():
+    query = embedded_book(at_angle(0), title="Query")
+    embedded_book(at_angle(0), title="Twin")
+    for degrees in (10, 20, 30):
+        embedded_book(at_angle(degrees), title=f"{degrees} degrees away")
+    found = similar_books(query, limit=3)
+    assert titles(found) == ["Twin", "10 degrees away", "20 degrees away"]
+
+
+def test_the_default_limit_applies(bookrec):
+    bookrec(DEFAULT_LIMIT=2)
+    query = embedded_book(at_angle(0), title="Query")
+    embedded_books([at_angle(d) for d in range(5, 50, 5)])
+    assert len(similar_books(query)) == 2
+
+
+def test_only_vectors_of_the_current_model_are_compared():
+    query = embedded_book(at_angle(0), title="Query")
+    embedded_book(at_angle(0), model_name="another-model", title="Same direction, other model")
+    make_book(title="Pending")
+    embedded_book(at_angle(40), title="Current model")
+    assert titles(similar_books(query)) == ["Current model"]
+
+
+@pytest.mark.parametrize("state", ["pending", "other model", "skipped"])
+def test_a_book_without_a_current_vector_raises_not_embedded(state):
+    if state == "pending":
+        book = make_book()
+    elif state == "other model":
+        book = embedded_book(at_angle(0), model_name="another-model")
+    else:
+        book = make_book(summary="")
+    with pytest.raises(NotEmbedded, match=f"status: {book.embedding_status}"):
+        similar_books(book)
+
+
+def test_nearest_books_to_any_vector_among_candidates():
+    embedded_book(at_angle(0), title="North", language="en")
+    embedded_book(at_angle(90), title="East", language="en")
+    embedded_book(at_angle(80), title="Almost east", language="fr")
+    found = nearest_books(at_angle(85), candidates=Book.objects.filter(language="en"), limit=5)
+    assert titles(found) == ["East", "North"]
+
+
+@pytest.fixture
+def through_the_hnsw_index():
+    """Make PostgreSQL take the HNSW index even on a small table (sorting is the other way),
+    as it does on a large catalogue; SET LOCAL ends with the test's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+
+
+def rare_and_common_books(rare=5, common=300):
+    """Random vectors, the common ones leaning towards ``direction(1)`` and the rare ones
+    away from it: every common book is nearer the query than any rare one, so a scan of
+    the nearest ``ef_search`` rows finds no rare book; only an iterative scan reaches them."""
+    noise = np.random.default_rng(7).normal(size=(common + rare, 384))
+    lean = np.where(np.arange(common + rare) < common, 3.0, -3.0)
+    vectors = noise + lean[:, None] * direction(1)
+    author = lambda i: "Common Author" if i < common else "Rare Author"  # noqa: E731
+    return embedded_books(list(vectors), author=author)
+
+
+def test_a_filter_that_most_books_fail_still_returns_limit_rows(bookrec, through_the_hnsw_index):
+    bookrec(HNSW_EF_SEARCH=20)
+    query = embedded_book(direction(1), title="Query")
+    rare = [book.pk for book in rare_and_common_books() if book.author == "Rare Author"]
+    candidates = Book.objects.filter(author="Rare Author")
+    found = similar_books(query, candidates=candidates, limit=5)
+    assert sorted(r.book.pk for r in found) == sorted(rare)
+    assert [r.similarity for r in found] == sorted((r.similarity for r in found), reverse=True)
+
+    # Without iterative scans the same query finds nothing: the test does exercise them.
+    bookrec(HNSW_ITERATIVE_SCAN="off")
+    assert similar_books(query, candidates=candidates, limit=5) == []
+
+
+def test_the_filtered_query_runs_through_the_hnsw_index(through_the_hnsw_index):
+    query = embedded_book(direction(1), title="Query")
+    from pgvector.django import CosineDistance
+
+    plan = (
+        Book.objects.filter(author__startswith="Rare").with_current_embedding().exclude(pk=query.pk)
+        .annotate(distance=CosineDistance("embedding", direction(1))).order_by("distance")[:5]
+        .explain()
+    )
+    assert "bookrec_book_embedding_hnsw" in plan
