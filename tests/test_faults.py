@@ -4,6 +4,7 @@ can go down, hang or answer wrongly). Each test proves that nothing was lost: ev
 embedded, or failed with its reason, and every stored vector is the one of its stored text.
 See docs/reliability.md for the table of cases."""
 
+import random
 import re
 import threading
 import time
@@ -326,30 +327,49 @@ def test_two_workers_on_overlapping_selections(fault_server, fault_worker):
         assert "deadlock" not in log.lower() and "raised unexpected" not in log, log[-3000:]
 
 
-def test_concurrent_vector_writes_in_opposite_orders_do_not_deadlock():
-    """The writes two workers make when their batches list the same books in different
-    orders, raced 20 times from two connections."""
-    ids = pending_books(100)
-    rows = [(book.pk, book.content_hash, book.content_hash, np.full(384, 0.05, dtype=np.float32))
-            for book in Book.objects.filter(pk__in=ids).order_by("pk")]
-    start_together = threading.Barrier(2)
+def race(*writes, rounds):
+    """Run each write ``rounds`` times, each from its own connection, all starting together;
+    return the exceptions raised."""
+    start_together = threading.Barrier(len(writes))
     errors = []
 
-    def write(rows):
+    def run(write):
         try:
-            for _ in range(20):
+            for _ in range(rounds):
                 start_together.wait()
-                pipeline.write_vectors(rows, "m")
-        except Exception as exc:  # noqa: BLE001 - reported below
+                write()
+        except Exception as exc:  # noqa: BLE001 - returned to the test
             errors.append(exc)
             start_together.abort()
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=write, args=(order,)) for order in (rows, rows[::-1])]
+    threads = [threading.Thread(target=run, args=(write,)) for write in writes]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    return errors
+
+
+def vector_rows(ids):
+    return [(book.pk, book.content_hash, book.content_hash, np.full(384, 0.05, dtype=np.float32))
+            for book in Book.objects.filter(pk__in=ids).order_by("pk")]
+
+
+def test_concurrent_vector_writes_in_opposite_orders_do_not_deadlock():
+    """The writes two workers make when their batches list the same books in different orders."""
+    ids = pending_books(100)
+    rows = vector_rows(ids)
+    assert race(lambda: pipeline.write_vectors(rows, "m"), lambda: pipeline.write_vectors(rows[::-1], "m"), rounds=20) == []
     assert all_have(ids, EmbeddingStatus.EMBEDDED)
+
+
+def test_reembedding_while_a_worker_writes_does_not_deadlock():
+    """A librarian's re-embed of many books while a worker writes some of their vectors."""
+    ids = pending_books(300)
+    for pk in random.Random(0).sample(ids, 150):  # rows no longer lie in id order on disk
+        Book.objects.filter(pk=pk).update(title=f"Moved {pk}")
+    rows = vector_rows(ids)
+    assert race(lambda: pipeline.write_vectors(rows, "m"),
+                lambda: pipeline.mark_for_embedding(Book.objects.filter(pk__in=ids)), rounds=20) == []
