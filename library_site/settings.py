@@ -151,6 +151,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"bookrec_search": os.environ.get("BOOKREC_SEARCH_RATE", "60/min")},
+    "EXCEPTION_HANDLER": "bookrec.api.exceptions.exception_handler",  # 503, not 500, while the database is away
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "bookrec API",
