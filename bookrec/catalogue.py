@@ -46,10 +46,11 @@ class ImportReport:
 
 def open_text(path):
     """Open a file (gzip-compressed or not) as text; undecodable bytes are kept
-    as surrogates so the row they are in can be rejected on its own."""
+    as surrogates so the row they are in can be rejected on its own. A byte-order
+    mark (spreadsheets write one before CSV) is not part of the first column's name."""
     path = Path(path)
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def catalogue_format(path):

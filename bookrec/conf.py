@@ -35,6 +35,9 @@ DEFAULTS = {
     # message waiting out its countdown is handed to a second worker as if lost.
     "TASK_RETRY_BACKOFF_MAX": 300,
     "CELERY_QUEUE": None,
+    # Requests per user (or IP) to the endpoints that cost an embedding call, by
+    # throttle scope (bookrec.api.throttling); REST_FRAMEWORK's rates win. None: unlimited.
+    "THROTTLE_RATES": {"bookrec_search": "60/min", "bookrec_reembed": "30/min"},
     # Recommendation queries.
     "DEFAULT_LIMIT": 10,
     "MAX_LIMIT": 100,

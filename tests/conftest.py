@@ -5,6 +5,7 @@ from django.conf import settings as django_settings
 
 from bookrec.embedders import get_embedder
 from tests.doubles import EmbeddingServerDouble
+from tests.fault_server import FAULT_MODEL, FaultServer
 from tests.processes import embedded_postmaster, start_embedding_server, start_worker
 
 
@@ -121,3 +122,36 @@ def data_dir(tmp_path):
     server = embedded_postmaster(path)
     if server is not None:
         server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+
+
+@pytest.fixture
+def fault_server():
+    """A misbehaving-on-demand OpenAI-compatible server (a test double of the protocol)."""
+    server = FaultServer(dimensions=384).start()
+    yield server
+    server.heal()
+    server.stop()
+
+
+@pytest.fixture
+def fault_settings(settings, fault_server):
+    """bookrec in this process configured as the fault workers are (same model name)."""
+    settings.BOOKREC = {
+        **django_settings.BOOKREC,
+        "EMBEDDING_BASE_URL": fault_server.base_url,
+        "EMBEDDING_MODEL": FAULT_MODEL,
+        "EMBEDDING_DIMENSIONS": 384,
+        "EMBEDDING_MAX_RETRIES": 0,
+        "EMBEDDING_TIMEOUT": 1.0,
+    }
+    return settings
+
+
+@pytest.fixture
+def fault_worker(celery_worker, fault_server, fault_settings, purge_queue):
+    """Start a real worker embedding through the fault server: ``fault_worker(**env)``."""
+
+    def start(name="worker", **env):
+        return celery_worker(name=name, env={**fault_server.environment(), **{k: str(v) for k, v in env.items()}})
+
+    return start

@@ -116,3 +116,17 @@ def embedded_postmaster(data_dir):
         return server if server.name() == "postgres" else None
     except (OSError, ValueError, IndexError, psutil.Error):
         return None
+
+
+def start_web(log_path, env=None):
+    """The example site under gunicorn (one process, so one persistent connection)."""
+    port = free_port()
+    process = Process(
+        [sys.executable, "-m", "gunicorn", "library_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        log_path, env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(f"{base_url}/api/") or not process.alive(), 60, "the web server")
+    if not process.alive():
+        raise RuntimeError(f"The web server did not start:\n{process.output()}")
+    return process, base_url

@@ -218,6 +218,14 @@ def test_csv_without_a_title_column_imports_nothing(tmp_path, importing):
     assert not Book.objects.exists()
 
 
+def test_a_csv_with_a_byte_order_mark_keeps_its_title_column(tmp_path, importing):
+    """Spreadsheets save "CSV UTF-8" with a byte-order mark before the first column's name."""
+    text = "title,author,summary\nÉmile,Rousseau,On education.\n"
+    out, err = importing(write(tmp_path / "books.csv", text.encode("utf-8-sig")))
+    assert err == ""
+    assert list(Book.objects.values_list("title", flat=True)) == ["Émile"]
+
+
 def test_gzip_compressed_csv_and_jsonl(tmp_path, importing):
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, ["id", "title", "summary"])

@@ -8,6 +8,7 @@ from bookrec.models import Book
 # PostgreSQL cannot store NUL; other control characters are never meant in a catalogue.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_SUMMARY_CHARS = 50_000
+MAX_PAGE_SIZE = 100
 
 
 def reject_control_characters(value):
@@ -17,9 +18,10 @@ def reject_control_characters(value):
 
 
 class BookSerializer(serializers.ModelSerializer):
+    # What the book is about is what it is recommended by: the API takes no book without it
+    # (catalogue imports may, and mark such books skipped).
     summary = serializers.CharField(
-        allow_blank=True, required=False, max_length=MAX_SUMMARY_CHARS,
-        validators=[reject_control_characters], trim_whitespace=True,
+        max_length=MAX_SUMMARY_CHARS, validators=[reject_control_characters], trim_whitespace=True,
     )
 
     class Meta:
@@ -65,6 +67,10 @@ class LimitSerializer(serializers.Serializer):
         if value > bookrec_settings.MAX_LIMIT:
             raise serializers.ValidationError(f"Ensure this value is less than or equal to {bookrec_settings.MAX_LIMIT}.")
         return value
+
+
+class PageSizeSerializer(serializers.Serializer):
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
 
 
 class NotEmbeddedSerializer(serializers.Serializer):

@@ -12,11 +12,14 @@ from bookrec import pipeline, recommendations
 from bookrec.api.filters import BookFilterSet, BookListFilterSet
 from bookrec.api.serializers import (
     BookSerializer,
+    MAX_PAGE_SIZE,
     LimitSerializer,
     NotEmbeddedSerializer,
+    PageSizeSerializer,
     QueuedSerializer,
     RecommendationListSerializer,
 )
+from bookrec.api.throttling import REEMBED_SCOPE, EmbeddingCallThrottle
 from bookrec.models import Book
 
 
@@ -30,7 +33,11 @@ class CanChangeBooks(permissions.BasePermission):
 class BookPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        # DRF ignores a page_size it cannot use; a client that asked for one is told why.
+        return validated(PageSizeSerializer, request.query_params).get("page_size", self.page_size)
 
 
 def reject_unknown_params(request, known):
@@ -61,11 +68,16 @@ class BookViewSet(viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = BookListFilterSet
     lookup_value_regex = r"\d+"
+    throttle_scope = None  # set per action (bookrec.api.throttling)
 
     def get_permissions(self):
         if self.action == "reembed":
             return [CanChangeBooks()]
         return super().get_permissions()
+
+    def retrieve(self, request, *args, **kwargs):
+        reject_unknown_params(request, [])
+        return super().retrieve(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         reject_unknown_params(
@@ -105,7 +117,10 @@ class BookViewSet(viewsets.ModelViewSet):
         return recommendation_response(found)
 
     @extend_schema(summary="Re-embed this book", request=None, responses={202: QueuedSerializer})
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True, methods=["post"], filter_backends=[], pagination_class=None,
+        throttle_classes=[EmbeddingCallThrottle], throttle_scope=REEMBED_SCOPE,
+    )
     def reembed(self, request, pk=None):
         """Queue the book's embedding again (needs the change permission)."""
         book = self.get_object()
