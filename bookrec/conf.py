@@ -41,7 +41,10 @@ DEFAULTS = {
     # Recommendation queries.
     "DEFAULT_LIMIT": 10,
     "MAX_LIMIT": 100,
-    "HNSW_EF_SEARCH": 100,
+    # Candidates an HNSW scan keeps (pgvector's default). bench/index.py at 100,000 books:
+    # recall@10 0.999 at 40 as at 100, at a quarter of the time; filtered queries keep
+    # scanning (iterative scans) until `limit` rows pass the filter.
+    "HNSW_EF_SEARCH": 40,
     "HNSW_ITERATIVE_SCAN": "relaxed_order",
     "HNSW_MAX_SCAN_TUPLES": 20000,
     "HNSW_M": 16,

@@ -9,6 +9,7 @@ scans so that a filtered query still returns ``limit`` rows when that many match
 from dataclasses import dataclass
 
 from django.db import connections, transaction
+from django.db.models import Subquery
 from pgvector.django import CosineDistance
 
 from bookrec.conf import bookrec_settings
@@ -47,12 +48,21 @@ def apply_search_settings(cursor):
 
 
 def nearest_books(vector, *, candidates=None, limit=None, exclude_ids=()):
-    """The ``limit`` books nearest to ``vector`` among ``candidates`` (a Book queryset)."""
+    """The ``limit`` books nearest to ``vector`` among ``candidates`` (a Book queryset).
+
+    ``vector`` is a sequence of floats, or an SQL expression that gives one.
+    """
     limit = limit or bookrec_settings.DEFAULT_LIMIT
     queryset = (candidates if candidates is not None else Book.objects.all()).with_current_embedding()
     if exclude_ids:
         queryset = queryset.exclude(pk__in=list(exclude_ids))
-    queryset = queryset.annotate(distance=CosineDistance("embedding", vector)).order_by("distance")[:limit]
+    # The results' own vectors are never needed: parsing ten 1024-float texts costs
+    # more than the index search.
+    queryset = (
+        queryset.defer("embedding")
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")[:limit]
+    )
     with transaction.atomic(using=queryset.db):
         with connections[queryset.db].cursor() as cursor:
             apply_search_settings(cursor)
@@ -72,6 +82,15 @@ def current_vector(book):
     return fresh[0]
 
 
+def stored_vector(book):
+    """The book's vector as an SQL subquery (it stays in the database: no 1024 floats
+    parsed and sent back), if it was made by the current model; else raise NotEmbedded."""
+    current = Book.objects.filter(pk=book.pk).with_current_embedding()
+    if not current.exists():
+        raise NotEmbedded(book)
+    return Subquery(current.values("embedding"))
+
+
 def similar_books(book, *, candidates=None, limit=None):
     """Books most like ``book`` (itself excluded in SQL, so ``limit`` holds)."""
-    return nearest_books(current_vector(book), candidates=candidates, limit=limit, exclude_ids=[book.pk])
+    return nearest_books(stored_vector(book), candidates=candidates, limit=limit, exclude_ids=[book.pk])

@@ -1,7 +1,6 @@
 """Settings of the example library site, read from the environment.
 
 DATABASE_URL        PostgreSQL with pgvector >= 0.8; unset: the embedded PostgreSQL
-DATABASE_CONN_MAX_AGE   seconds a connection is kept between requests (default 0: one per request)
 CELERY_BROKER_URL   Redis or RabbitMQ URL; unset: local Redis if it answers, else kombu's
                     filesystem transport in var/broker (library_site.defaults)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
@@ -9,6 +8,7 @@ EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
 BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES,
 BOOKREC_EMBEDDING_TIMEOUT   the retry policy, in whole seconds (unset: bookrec's defaults)
 CELERY_VISIBILITY_TIMEOUT, CELERY_BROKER_KEY_PREFIX   Redis broker: redelivery delay, key namespace
+DATABASE_CONN_MAX_AGE   seconds a database connection is kept for reuse (default 600)
 """
 
 import os
@@ -80,9 +80,16 @@ TEMPLATES = [
 
 if not os.environ.get("DATABASE_URL"):
     embedded_postgres.start()
-DATABASES = {"default": dj_database_url.parse(
-    os.environ["DATABASE_URL"], conn_max_age=env_int("DATABASE_CONN_MAX_AGE") or 0, conn_health_checks=True,
-)}
+# Persistent connections: a new PostgreSQL connection per request (a backend process
+# forked, pgvector loaded) costs more than the whole similar-books query. Health checks
+# replace a connection that died (a database restart) before a request uses it.
+CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE")
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ["DATABASE_URL"], conn_max_age=600 if CONN_MAX_AGE is None else CONN_MAX_AGE,
+        conn_health_checks=True,
+    )
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -39,6 +39,12 @@ def test_the_default_limit_applies(bookrec):
     assert len(similar_books(query)) == 2
 
 
+def test_the_results_vectors_stay_in_the_database():
+    query = embedded_book(at_angle(0), title="Query")
+    embedded_books([at_angle(d) for d in (10, 20)])
+    assert all("embedding" in r.book.get_deferred_fields() for r in similar_books(query))
+
+
 def test_only_vectors_of_the_current_model_are_compared():
     query = embedded_book(at_angle(0), title="Query")
     embedded_book(at_angle(0), model_name="another-model", title="Same direction, other model")

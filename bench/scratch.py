@@ -1,0 +1,106 @@
+"""Scratch databases for the benchmarks, on the same PostgreSQL server as the site.
+
+Each benchmark names its database after everything that shapes the data in it, so a rerun
+with the same parameters reuses it and a different parameter makes a new one. The schema
+comes from the app's own migrations (run with the benchmark settings); a database is only
+reused once it has been marked complete.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+HNSW_INDEX = "bookrec_book_embedding_hnsw"
+
+
+def server_url():
+    """The server the site uses: DATABASE_URL, else the embedded PostgreSQL (started here)."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    sys.path.insert(0, str(ROOT))
+    from library_site import embedded_postgres
+
+    return embedded_postgres.start()
+
+
+def database_url(server, name):
+    return urlunsplit(urlsplit(server)._replace(path="/" + name))
+
+
+def connect(url, **kwargs):
+    return psycopg.connect(url.replace("postgres://", "postgresql://", 1), **kwargs)
+
+
+def bench_env(url, **extra):
+    """Environment for a process of the site (migrate, gunicorn, Celery) on ``url``."""
+    return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bench.settings", **extra}
+
+
+def is_complete(server, name):
+    with connect(server, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return False
+    with connect(database_url(server, name)) as conn:
+        return bool(conn.execute("SELECT to_regclass('bench_complete') IS NOT NULL").fetchone()[0])
+
+
+def recreate(server, name, env=None):
+    """An empty database with the app's schema; returns its URL."""
+    with connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = database_url(server, name)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=ROOT, env=bench_env(url, **(env or {})), check=True,
+    )
+    return url
+
+
+def mark_complete(url, **facts):
+    with connect(url) as conn:
+        conn.execute("CREATE TABLE bench_complete (name text PRIMARY KEY, value text)")
+        for key, value in facts.items():
+            conn.execute("INSERT INTO bench_complete VALUES (%s, %s)", [key, str(value)])
+
+
+def facts(url):
+    with connect(url) as conn:
+        return dict(conn.execute("SELECT name, value FROM bench_complete").fetchall())
+
+
+def drop_hnsw_index(conn):
+    """Drop the app's HNSW index and return the statement that recreates it as migrated."""
+    definition = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [HNSW_INDEX]).fetchone()[0]
+    conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(HNSW_INDEX)))
+    return definition
+
+
+def build_index(conn, definition, maintenance_work_mem="2GB", workers=2):
+    """Run ``definition`` with enough memory for the graph to be built in it; returns seconds."""
+    conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem)))
+    conn.execute(sql.SQL("SET max_parallel_maintenance_workers = {}").format(sql.Literal(workers)))
+    started = time.perf_counter()
+    conn.execute(definition)
+    return time.perf_counter() - started
+
+
+def relation_bytes(conn, name):
+    return conn.execute("SELECT pg_relation_size(to_regclass(%s))", [name]).fetchone()[0]
+
+
+def server_facts(url):
+    """What about the server shapes the figures: versions and the memory it caches pages in."""
+    with connect(url) as conn:
+        return {
+            "postgres": conn.execute("SHOW server_version").fetchone()[0],
+            "pgvector": conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0],
+            "shared_buffers": conn.execute("SHOW shared_buffers").fetchone()[0],
+        }

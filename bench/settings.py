@@ -1,0 +1,17 @@
+"""The example site as the benchmarks run it: production-like (no DEBUG), 1024-dimensional
+vectors, the free hashing embedder unless BOOKREC_EMBEDDER names another, and the
+benchmark-only baseline views mounted beside the API."""
+
+import os
+
+from library_site.settings import *  # noqa: F401,F403
+from library_site.settings import BOOKREC
+
+DEBUG = False
+ROOT_URLCONF = "bench.urls"
+BOOKREC = {
+    **BOOKREC,
+    "EMBEDDER": os.environ.get("BOOKREC_EMBEDDER", "bookrec.embedders.hashing.HashingEmbedder"),
+    "EMBEDDING_DIMENSIONS": int(os.environ.get("EMBEDDING_DIMENSIONS") or 1024),
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False}

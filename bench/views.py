@@ -1,0 +1,106 @@
+"""Baselines for bench/similar.py, served through the same stack as the API (gunicorn,
+Django, DRF, the same serializers) so that only the way of finding neighbours differs.
+
+Benchmark-only: mounted by bench/urls.py, never by the app.
+
+- exact_sql:          the API's own similar-books view with index scans turned off
+                      (``SET LOCAL enable_indexscan = off``): exact search in SQL.
+- numpy_in_memory:    every vector held in the worker's memory, cosine over all of them.
+- naive_per_request:  what a Django app written from the tutorial does: load every
+                      vector through the ORM on each request, then cosine in NumPy.
+- explain:            the plan PostgreSQL uses for the API's own query (index check).
+"""
+
+from functools import lru_cache
+
+import numpy as np
+import psycopg
+from django.db import connection, transaction
+from django.http import Http404, JsonResponse
+from django.test.utils import CaptureQueriesContext
+from django.shortcuts import get_object_or_404
+from pgvector.psycopg import register_vector
+from rest_framework.decorators import api_view
+
+from bookrec.api.serializers import LimitSerializer
+from bookrec.api.filters import BookFilterSet
+from bookrec.api.views import BookViewSet, recommendation_response, validated
+from bookrec.embedders import get_embedder
+from bookrec.models import Book
+from bookrec.recommendations import Recommendation, apply_search_settings, similar_books
+
+api_similar = BookViewSet.as_view({"get": "similar"})
+
+
+def exact_sql(request, pk):
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")  # HNSW only does index scans
+        return api_similar(request, pk=pk)
+
+
+def top_books(ids, matrix, query, exclude_id, limit):
+    """The ``limit`` rows of ``matrix`` (unit rows) most cosine-similar to ``query``."""
+    scores = matrix @ (query / np.linalg.norm(query))
+    scores[ids == exclude_id] = -np.inf
+    top = np.argpartition(-scores, limit)[:limit]
+    top = top[np.argsort(-scores[top])]
+    books = Book.objects.in_bulk([int(i) for i in ids[top]])
+    return [Recommendation(books[int(ids[i])], float(scores[i])) for i in top]
+
+
+def limit_of(request):
+    return validated(LimitSerializer, request.query_params).get("limit") or 10
+
+
+@lru_cache(maxsize=1)
+def vectors_in_memory():
+    """Every current vector, unit length, loaded once per worker process (binary COPY-speed
+    fetch on a connection of its own, so the ORM's connection keeps its type adapters)."""
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"], host=settings["HOST"] or None, port=settings["PORT"] or None,
+        user=settings["USER"] or None, password=settings["PASSWORD"] or None,
+    ) as conn:
+        register_vector(conn)
+        rows = conn.cursor(binary=True).execute(
+            "SELECT id, embedding FROM bookrec_book"
+            " WHERE embedding_status = 'embedded' AND embedding_model = %s ORDER BY id",
+            [get_embedder().model_name],
+        ).fetchall()
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    matrix = np.stack([row[1].to_numpy() for row in rows]).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return ids, matrix
+
+
+@api_view(["GET"])
+def numpy_in_memory(request, pk):
+    ids, matrix = vectors_in_memory()
+    row = np.searchsorted(ids, pk)
+    if row >= len(ids) or ids[row] != pk:
+        raise Http404
+    return recommendation_response(top_books(ids, matrix, matrix[row].copy(), pk, limit_of(request)))
+
+
+@api_view(["GET"])
+def naive_per_request(request, pk):
+    book = get_object_or_404(Book, pk=pk)
+    rows = list(Book.objects.with_current_embedding().values_list("pk", "embedding"))
+    ids = np.array([row[0] for row in rows])
+    matrix = np.array([row[1] for row in rows], dtype=np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    query = np.array(book.embedding, dtype=np.float32)
+    return recommendation_response(top_books(ids, matrix, query, pk, limit_of(request)))
+
+
+def explain(request, pk):
+    """EXPLAIN of the exact SQL the API runs for this book and the request's filters."""
+    book = get_object_or_404(Book, pk=pk)
+    with CaptureQueriesContext(connection) as queries:
+        similar_books(book, candidates=BookFilterSet(request.GET, queryset=BookViewSet.queryset.all()).qs)
+    query = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        apply_search_settings(cursor)
+        cursor.execute("EXPLAIN " + query)
+        return JsonResponse({"plan": [row[0] for row in cursor.fetchall()]})
