@@ -1,0 +1,1 @@
+"""Benchmarks: rerunnable scripts that measure the app against the naive approaches."""
