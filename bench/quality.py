@@ -136,7 +136,6 @@ def app_neighbours(books, progress):
 
     from bookrec import ranking, textsearch
     from bookrec.documents import document_text
-    from bookrec.models import Book
     from bookrec.recommendations import current_vector
 
     by_author = {}
@@ -144,7 +143,7 @@ def app_neighbours(books, progress):
         if book.author:
             by_author.setdefault(book.author, set()).add(book.pk)
     neighbours = {mode: {variant: {} for variant in VARIANTS} for mode in MODES[:4]}
-    candidates = Book.objects.defer(textsearch.SEARCH_COLUMN)
+    candidates = ranking.candidate_books()
     plain = ranking.RankingOptions(limit=TOP)
     diverse = ranking.RankingOptions(limit=TOP, diversity=DIVERSITY, max_per_author=MAX_PER_AUTHOR)
     pool = ranking.candidate_pool_size(TOP, ranking.Mode.HYBRID, plain)

@@ -82,8 +82,7 @@ def rank(query, *, mode, candidates=None, options=RankingOptions()):
         raise ValueError("A minimum similarity needs a query vector (mode vector or hybrid).")
     limit = options.limit or bookrec_settings.DEFAULT_LIMIT
     pool = candidate_pool_size(limit, mode, options)
-    # The full-text document is never shown: not worth reading with every book.
-    candidates = (candidates if candidates is not None else Book.objects.all()).defer(textsearch.SEARCH_COLUMN)
+    candidates = candidate_books(candidates)
     if mode == Mode.VECTOR:
         items = vector_stage(query, candidates, pool)
     elif mode == Mode.KEYWORD:
@@ -93,6 +92,12 @@ def rank(query, *, mode, candidates=None, options=RankingOptions()):
     else:
         raise ValueError(f"Unknown mode {mode!r}.")
     return shape(items, query, mode=mode, options=options)
+
+
+def candidate_books(candidates=None):
+    """The candidates (default: every book), without the full-text document: it is never
+    shown, and not worth reading with every book."""
+    return (candidates if candidates is not None else Book.objects.all()).defer(textsearch.SEARCH_COLUMN)
 
 
 def vector_stage(query, candidates, pool):

@@ -22,7 +22,7 @@ from pgvector.django import CosineDistance
 
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book
-from bookrec.ranking import Mode, Query, RankingOptions, candidate_pool_size, rank, shape
+from bookrec.ranking import Mode, Query, RankingOptions, candidate_books, candidate_pool_size, rank, shape
 from bookrec.recommendations import Recommendation, nearest_books
 
 
@@ -96,7 +96,7 @@ def best_score_first_stage(liked, disliked, candidates, options):
     exclude = liked + disliked
     candidate_ids = set()
     for pk in liked:  # each liked book's own neighbourhood, through the HNSW index
-        found = nearest_books(vectors[pk], candidates=candidates, limit=pool, exclude_ids=exclude)
+        found = nearest_books(vectors[pk], candidates=candidate_books(candidates), limit=pool, exclude_ids=exclude)
         candidate_ids.update(item.book.pk for item in found)
     best_positive = Value(1.0) - closest([vectors[pk] for pk in liked])
     if disliked:
@@ -109,7 +109,7 @@ def best_score_first_stage(liked, disliked, candidates, options):
     else:
         score = best_positive
     ranked = (
-        Book.objects.filter(pk__in=candidate_ids)
+        candidate_books().filter(pk__in=candidate_ids)
         .annotate(best_positive=best_positive, best_score=score)
         .order_by("-best_score", "pk")[:pool]
     )

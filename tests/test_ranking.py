@@ -135,3 +135,21 @@ def test_bad_parameters_are_400_naming_the_field(client, catalogue, params, fiel
 def test_min_similarity_without_a_query_vector_is_refused(catalogue):
     with pytest.raises(ValueError):
         ranking.rank(Query(vector=None, terms=[]), mode=Mode.KEYWORD, options=RankingOptions(min_similarity=0.5))
+
+
+def test_the_recommend_command_uses_the_same_service(catalogue, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    book = catalogue["The Moonstone"]
+    call_command("recommend", similar=book.pk, mode="keyword", limit=2)
+    lines = capsys.readouterr().out.splitlines()
+    expected = ranking.rank_similar(book, mode="keyword", options=RankingOptions(limit=2)).results
+    assert lines[0] == "mode: keyword"
+    assert [line.split(maxsplit=3)[2] for line in lines[1:]] == [str(item.book.pk) for item in expected]
+    call_command("recommend", search="recipes", mode="keyword", limit=1)
+    assert "Cook" in capsys.readouterr().out
+    call_command("recommend", liked=[book.pk], strategy="best_score", limit=1)
+    assert "mode: vector" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="No books with ids 999999"):
+        call_command("recommend", liked=[999999])
