@@ -124,35 +124,61 @@ def drop_scratch_database(server_url, name):
 # -- the app's rankings --------------------------------------------------------------------
 
 
-def app_neighbours(books, progress):
-    """Top-10 per mode and variant through the app's own ranking functions.
+def app_neighbours(books, progress, workers=2):
+    """Top-10 per mode and variant through the app's own ranking functions, in ``workers``
+    processes (each with its own database connection) over chunks of the books."""
+    import multiprocessing
 
-    Per book, the first-stage lists are computed once, over every other book, ``pool`` long
-    plus the number of the book's author's other books; removing those books gives the
-    excl_author lists exactly as the service computes them with that filter (each book's
-    vector and keyword scores do not depend on the other candidates).
-    """
+    from django.db import connections
     from tqdm import tqdm
 
+    global _books, _by_author
+    _books = books
+    _by_author = {}
+    for book in books.values():
+        if book.author:
+            _by_author.setdefault(book.author, set()).add(book.pk)
+    pks = list(books)
+    chunks = [pks[start : start + 50] for start in range(0, len(pks), 50)]
+    neighbours = {mode: {variant: {} for variant in VARIANTS} for mode in MODES[:4]}
+    connections.close_all()  # no connection may cross the fork: each worker opens its own
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with tqdm(total=len(pks), desc="Ranking", unit="book", disable=not progress) as bar:
+            for found in pool.imap_unordered(rank_chunk, chunks):
+                for mode, variants in found.items():
+                    for variant, lists in variants.items():
+                        neighbours[mode][variant].update(lists)
+                bar.update(len(next(iter(found["vector"].values()))))
+    return neighbours
+
+
+# Set before the worker processes fork: the books, and the ids of each author's books.
+_books = {}
+_by_author = {}
+
+
+def rank_chunk(pks):
+    """Per book, the first-stage lists are computed once, over every other book, ``pool`` long
+    plus the number of the book's author's other books; removing those books gives the
+    excl_author lists exactly as the service computes them with that filter (each book's
+    vector and keyword scores do not depend on the other candidates)."""
     from bookrec import ranking, textsearch
     from bookrec.documents import document_text
     from bookrec.recommendations import current_vector
 
-    by_author = {}
-    for book in books.values():
-        if book.author:
-            by_author.setdefault(book.author, set()).add(book.pk)
+    books = _books
     neighbours = {mode: {variant: {} for variant in VARIANTS} for mode in MODES[:4]}
     candidates = ranking.candidate_books()
     plain = ranking.RankingOptions(limit=TOP)
     diverse = ranking.RankingOptions(limit=TOP, diversity=DIVERSITY, max_per_author=MAX_PER_AUTHOR)
     pool = ranking.candidate_pool_size(TOP, ranking.Mode.HYBRID, plain)
-    for book in tqdm(books.values(), desc="Ranking", unit="book", disable=not progress):
+    for pk in pks:
+        book = books[pk]
         query = ranking.Query(
             vector=current_vector(book), terms=textsearch.book_terms(book),
             text=document_text(book), exclude_ids=(book.pk,),
         )
-        same_author = by_author.get(book.author, set()) - {book.pk}
+        same_author = _by_author.get(book.author, set()) - {pk}
         by_vector = ranking.vector_stage(query, candidates, pool + len(same_author))
         by_keyword = ranking.keyword_stage(query, candidates, pool + len(same_author))
         for variant in VARIANTS:
@@ -167,7 +193,7 @@ def app_neighbours(books, progress):
                 "hybrid_diverse": ranking.shape(fused, query, mode="hybrid", options=diverse),
             }
             for mode, found in shaped.items():
-                neighbours[mode][variant][book.pk] = [item.book.pk for item in found.results]
+                neighbours[mode][variant][pk] = [item.book.pk for item in found.results]
     return neighbours
 
 
@@ -182,10 +208,9 @@ def top_excluding(scores, excluded):
 
 
 def baseline_neighbours(books):
-    """TF-IDF cosine and random neighbours over the same books and texts."""
+    """TF-IDF cosine over the summaries (as ../shared/data/README.md defines it) and random
+    neighbours, over the same books."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from bookrec.documents import document_text
 
     ids = list(books)
     index = {pk: i for i, pk in enumerate(ids)}
@@ -194,7 +219,7 @@ def baseline_neighbours(books):
         if books[pk].author:
             authors.setdefault(books[pk].author, []).append(index[pk])
     matrix = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english").fit_transform(
-        [document_text(books[pk]) for pk in ids]
+        [books[pk].summary for pk in ids]
     )
     similarity = (matrix @ matrix.T).toarray()
     rng = np.random.default_rng(0)

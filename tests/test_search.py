@@ -139,3 +139,14 @@ def test_the_schema_documents_the_new_endpoints(client):
     assert "503" in schema["paths"]["/api/search/"]["get"]["responses"]
     taste = schema["paths"]["/api/recommendations/"]["post"]
     assert "409" in taste["responses"] and "requestBody" in taste
+
+
+def test_search_is_throttled_by_the_sites_rate_and_only_when_one_is_set(client, monkeypatch):
+    from bookrec.api.views import SearchRateThrottle
+
+    monkeypatch.setattr(SearchRateThrottle, "THROTTLE_RATES", {"bookrec_search": "2/min"})
+    statuses = [client.get("/api/search/", {"q": "whales", "mode": "keyword"}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    monkeypatch.setattr(SearchRateThrottle, "THROTTLE_RATES", {})
+    cache.clear()
+    assert {client.get("/api/search/", {"q": "whales", "mode": "keyword"}).status_code for _ in range(3)} == {200}
