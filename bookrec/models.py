@@ -1,5 +1,6 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HalfVectorField, HnswIndex
 
@@ -66,6 +67,17 @@ class Book(models.Model):
     )
     embedding_error = models.TextField(blank=True, editable=False)
     embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Full-text document for keyword and hybrid ranking, kept by PostgreSQL itself
+    # (docs/search.md says why a stored generated column rather than an expression index).
+    search_document = models.GeneratedField(
+        expression=(
+            SearchVector("title", weight="A", config=bookrec_settings.TEXT_SEARCH_CONFIG)
+            + SearchVector("author", weight="B", config=bookrec_settings.TEXT_SEARCH_CONFIG)
+            + SearchVector("summary", weight="C", config=bookrec_settings.TEXT_SEARCH_CONFIG)
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     objects = BookQuerySet.as_manager()
 
@@ -80,6 +92,7 @@ class Book(models.Model):
                 opclasses=["halfvec_cosine_ops"],
             ),
             GinIndex(name="bookrec_book_subjects_gin", fields=["subjects"]),
+            GinIndex(name="bookrec_book_search_gin", fields=["search_document"]),
         ]
 
     def __str__(self):
