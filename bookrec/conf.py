@@ -62,8 +62,10 @@ DEFAULTS = {
     # -- Free-text search --
     # Longest accepted query, in characters.
     "MAX_QUERY_CHARS": 500,
-    # Django cache alias holding query vectors, and how long they are kept (s).
+    # Django cache alias holding query vectors (share it between web processes:
+    # Redis or Memcached in production).
     "SEARCH_CACHE": "default",
+    # How long a query vector is kept (s).
     "SEARCH_CACHE_TIMEOUT": 24 * 3600,
     # When the query cannot be embedded: False answers 503; True answers the
     # keyword results alone (and says so in the response).
@@ -74,10 +76,13 @@ DEFAULTS = {
     # -- Reranking (off unless RERANK_BASE_URL is set) --
     # SGLang (or compatible) server with /v1/rerank, e.g. http://sglang-rerank:30000/v1.
     "RERANK_BASE_URL": "",
+    # Sent as a bearer token; local servers need none.
     "RERANK_API_KEY": "",
+    # The "model" field of rerank requests.
     "RERANK_MODEL": "Qwen/Qwen3-Reranker-0.6B",
     # How many of the first-stage candidates are sent to the reranker.
     "RERANK_CANDIDATES": 30,
+    # Per request (s), and retries of connection errors, 408/409/429 and 5xx.
     "RERANK_TIMEOUT": 10.0,
     "RERANK_MAX_RETRIES": 1,
     # The reranker's instruction for "similar books" (search uses QUERY_INSTRUCTION).
