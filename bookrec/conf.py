@@ -43,9 +43,9 @@ DEFAULTS = {
     "HNSW_EF_CONSTRUCTION": 64,
     # -- Ranking modes (docs/search.md, docs/quality.md) --
     # Default mode of "similar books": vector, keyword or hybrid. Hybrid won the
-    # quality benchmark (docs/quality.md).
+    # quality benchmark on every label set (docs/quality.md).
     "SIMILAR_MODE": "hybrid",
-    # Default mode of free-text search.
+    # Default mode of free-text search (docs/quality.md says why hybrid here too).
     "SEARCH_MODE": "hybrid",
     # Default strategy for a reader's taste: average_vector or best_score.
     "TASTE_STRATEGY": "average_vector",
