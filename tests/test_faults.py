@@ -284,14 +284,17 @@ def test_a_model_change_makes_vectors_stale_never_compared_and_one_action_reembe
     wait_until(lambda: all_have(ids[:2], EmbeddingStatus.EMBEDDED)
                and Book.objects.filter(pk__in=ids[:2], embedding_model="fault-double-v2@384").count() == 2,
                60, "two books re-embedded with the new model")
-    results = client.get(f"/api/books/{ids[0]}/similar/").json()["results"]
+    results = client.get(f"/api/books/{ids[0]}/similar/", {"mode": "vector"}).json()["results"]
     assert [r["book"]["id"] for r in results] == [ids[1]]
+    # Hybrid may still find the stale books by their words, but never by their old vectors.
+    hybrid = client.get(f"/api/books/{ids[0]}/similar/", {"mode": "hybrid"}).json()["results"]
+    assert all(r["similarity"] is None for r in hybrid if r["book"]["id"] in ids[2:])
     # The service every endpoint shares never returns an old vector, even the query's twin.
     from bookrec.recommendations import nearest_books
     assert {r.book.pk for r in nearest_books(old_vector, limit=10)} == set(ids[:2])
     # The admin's similar-books panel neither.
     staff = staff_client()
-    panel = staff.get(f"/admin/bookrec/book/{ids[0]}/change/").content.decode()
+    panel = staff.get(f"/admin/bookrec/book/{ids[0]}/change/?similar_mode=vector").content.decode()
     assert f"/admin/bookrec/book/{ids[1]}/change/" in panel
     assert f"/admin/bookrec/book/{ids[2]}/change/" not in panel
 
