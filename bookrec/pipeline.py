@@ -205,8 +205,11 @@ def binary_vector_cursor():
     cursors inline them as text, and formatting 1024 floats a book cost more than the
     rest of the write."""
     connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
-    register_halfvec_info(cursor, TypeInfo.fetch(connection.connection, "halfvec"))
+    # As Django's own cursors do: psycopg's errors become Django's (a lost connection is an
+    # OperationalError the task retries on, and the connection is known to be broken).
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+        register_halfvec_info(cursor, TypeInfo.fetch(connection.connection, "halfvec"))
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 

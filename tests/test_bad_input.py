@@ -39,6 +39,9 @@ def catalogue_state():
     ("/api/books/?page_size=0", "page_size"),
     ("/api/books/?page_size=1000000000", "page_size"),
     ("/api/books/?page_size=many", "page_size"),
+    # search queries: empty and 100,000 characters (more: tests/test_search.py)
+    ("/api/search/?q=", "q"),
+    ("/api/search/?q=" + "x" * 100_000, "q"),
     # values no column can hold (a choice filter's unknown value: tests/test_api.py)
     ("/api/books/?language=" + "x" * 5000, "language"),
     ("/api/books/{id}/similar/?subject=" + "x" * 300, "subject"),
@@ -93,3 +96,13 @@ def test_bodies_that_are_not_json_get_400(staff, book, raw):
     response = staff.post("/api/books/", raw, content_type="application/json")
     assert response.status_code == 400
     assert catalogue_state() == before
+
+
+@pytest.mark.parametrize("raw, named", [
+    (b"[]", "non_field_errors"), (b'"liked"', "non_field_errors"), (b"{not json", "detail"), (b"\xff", "detail"),
+])
+def test_taste_bodies_that_are_not_json_objects_get_400(client, raw, named):
+    """(Lists of liked/disliked books that are empty, too long or overlap: tests/test_taste.py.)"""
+    response = client.post("/api/recommendations/", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert named in response.json()

@@ -141,12 +141,15 @@ def test_the_schema_documents_the_new_endpoints(client):
     assert "409" in taste["responses"] and "requestBody" in taste
 
 
-def test_search_is_throttled_by_the_sites_rate_and_only_when_one_is_set(client, monkeypatch):
-    from bookrec.api.views import SearchRateThrottle
+def test_search_is_throttled_by_the_sites_rate_or_bookrecs(client, settings):
+    def statuses():
+        cache.clear()
+        return [client.get("/api/search/", {"q": "whales", "mode": "keyword"}).status_code for _ in range(3)]
 
-    monkeypatch.setattr(SearchRateThrottle, "THROTTLE_RATES", {"bookrec_search": "2/min"})
-    statuses = [client.get("/api/search/", {"q": "whales", "mode": "keyword"}).status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]
-    monkeypatch.setattr(SearchRateThrottle, "THROTTLE_RATES", {})
-    cache.clear()
-    assert {client.get("/api/search/", {"q": "whales", "mode": "keyword"}).status_code for _ in range(3)} == {200}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"bookrec_search": "2/min"}}
+    assert statuses() == [200, 200, 429]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {}}
+    settings.BOOKREC = {**settings.BOOKREC, "THROTTLE_RATES": {"bookrec_search": "1/min"}}
+    assert statuses() == [200, 429, 429]  # bookrec's default applies when the site sets none
+    settings.BOOKREC = {**settings.BOOKREC, "THROTTLE_RATES": {"bookrec_search": None}}
+    assert statuses() == [200, 200, 200]  # None: not throttled

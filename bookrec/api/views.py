@@ -7,7 +7,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from bookrec import pipeline, ranking, recommendations, search, taste
@@ -27,7 +26,7 @@ from bookrec.api.serializers import (
     SearchUnavailableSerializer,
     TasteSerializer,
 )
-from bookrec.api.throttling import REEMBED_SCOPE, EmbeddingCallThrottle
+from bookrec.api.throttling import REEMBED_SCOPE, SEARCH_SCOPE, EmbeddingCallThrottle
 from bookrec.models import Book
 
 
@@ -157,20 +156,12 @@ class BookViewSet(viewsets.ModelViewSet):
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 
-class SearchRateThrottle(ScopedRateThrottle):
-    """Each new query costs an embedding: throttled by the site's ``bookrec_search`` rate
-    (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]), not at all when the site sets none."""
-
-    def get_rate(self):
-        return self.THROTTLE_RATES.get(self.scope)
-
-
 class SearchView(APIView):
     """Free-text search over the catalogue."""
 
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [SearchRateThrottle]
-    throttle_scope = "bookrec_search"
+    throttle_classes = [EmbeddingCallThrottle]  # each new query costs an embedding
+    throttle_scope = SEARCH_SCOPE
 
     @extend_schema(
         summary="Books about a text",
