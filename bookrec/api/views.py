@@ -21,7 +21,6 @@ from bookrec.api.serializers import (
     PageSizeSerializer,
     QueuedSerializer,
     RankingSerializer,
-    RecommendationListSerializer,
     SearchParamsSerializer,
     SearchUnavailableSerializer,
     TasteSerializer,
@@ -77,10 +76,6 @@ def reject_unknown_fields(data, known):
     unknown = sorted(set(data) - set(known)) if isinstance(data, dict) else []
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in unknown})
-
-
-def recommendation_response(found):
-    return Response(RecommendationListSerializer({"results": found}).data)
 
 
 class BookViewSet(viewsets.ModelViewSet):
