@@ -53,31 +53,35 @@ def timed(args, cwd, env, log):
 
 
 class WorkerSampler(threading.Thread):
-    """Samples the Celery worker among a process's descendants: peak RSS, CPU seconds used."""
+    """Samples the Celery worker among a process's descendants: peak RSS, CPU seconds used.
+    Cheap: it scans the process table only until it has found the worker."""
 
-    def __init__(self, pid, interval=0.5):
+    def __init__(self, pid, interval=1.0):
         super().__init__(daemon=True)
         self.root, self.interval = psutil.Process(pid), interval
         self.peak_rss, self.cpu_seconds = 0, {}  # pid -> user + system seconds
         self.stopped = threading.Event()
 
-    def workers(self):
+    def find_worker(self):
         try:
-            return [p for p in self.root.children(recursive=True) if "worker" in p.cmdline() and "celery" in p.cmdline()]
+            return next((p for p in self.root.children(recursive=True)
+                         if "celery" in p.cmdline() and "worker" in p.cmdline()), None)
         except psutil.Error:
-            return []
+            return None
 
     def run(self):
+        worker = None
         while not self.stopped.wait(self.interval):
-            for worker in self.workers():
-                try:
-                    tree = [worker, *worker.children(recursive=True)]
-                    self.peak_rss = max(self.peak_rss, sum(p.memory_info().rss for p in tree))
-                    for process in tree:
-                        times = process.cpu_times()
-                        self.cpu_seconds[process.pid] = times.user + times.system
-                except psutil.Error:
-                    pass
+            if worker is None or not worker.is_running():
+                worker = self.find_worker()
+            if worker is None:
+                continue
+            try:  # the launcher's worker is one process (solo or threads pool)
+                self.peak_rss = max(self.peak_rss, worker.memory_info().rss)
+                times = worker.cpu_times()
+                self.cpu_seconds[worker.pid] = times.user + times.system
+            except psutil.Error:
+                pass
 
 
 def run_launcher(clone, env, catalogue, limit, port, name):
@@ -159,7 +163,8 @@ def main():
     batch_size = DEFAULTS["TASK_BATCH_SIZE"]
     texts = catalogue_texts(args.catalogue, args.limit)
     sample = random.Random(0).sample(texts, min(args.raw_sample, len(texts)))
-    halves = [sample[: len(sample) // 2], sample[len(sample) // 2 :]]
+    half = len(sample) // 2 // batch_size * batch_size or len(sample)  # whole batches on both sides
+    halves = [sample[:half], sample[half:]]
     model = E5()
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -177,14 +182,15 @@ def main():
     print(f"install {report['install_s']:.1f} s", flush=True)
 
     wall, timings, output, worker = run_launcher(clone, env, args.catalogue, args.limit, args.port, "first")
-    raw_after = raw_throughput(model, halves[1], batch_size)
+    raw_after = raw_throughput(model, halves[1], batch_size) if halves[1] else raw_before
     queued = int(re.search(r"(\d+) queued for embedding", output).group(1))
     broker = re.search(r"Celery broker: (.*)", output).group(1)
     second_wall, second_timings, second_output, _ = run_launcher(clone, env, args.catalogue, args.limit, args.port, "second")
     assert "not importing again" in second_output, second_output[-2000:]
 
-    raw_rate = len(sample) / (raw_before[2] + raw_after[2])
-    raw_cpu_per_text = (raw_before[3] + raw_after[3]) / len(sample)
+    raw = [raw_before, raw_after] if halves[1] else [raw_before]
+    raw_rate = len(sample) / sum(r[2] for r in raw)
+    raw_cpu_per_text = sum(r[3] for r in raw) / len(sample)
     worker_cpu_per_book = sum(worker.cpu_seconds.values()) / queued  # its start and model load included
     embedding_s = timings["start_site"] + timings["embedding"]  # worker start and model load included
     pipeline_rate = queued / embedding_s
@@ -201,7 +207,7 @@ def main():
         "raw_books_per_s": raw_rate,
         "raw_before_per_s": raw_before[0],
         "raw_after_per_s": raw_after[0],
-        "raw_batch_rate_median": statistics.median(raw_before[1] + raw_after[1]),
+        "raw_batch_rate_median": statistics.median(sum((r[1] for r in raw), [])),
         "raw_sample": len(sample),
         "ratio": pipeline_rate / raw_rate,
         "cpu_ratio": raw_cpu_per_text / worker_cpu_per_book,

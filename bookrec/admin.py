@@ -6,9 +6,13 @@ from django.urls import path, reverse
 from django.utils.translation import ngettext
 
 from bookrec import pipeline, recommendations
+from bookrec.conf import bookrec_settings
 from bookrec.models import Book
+from bookrec.ranking import Mode, RankingOptions, rank_similar
+from bookrec.search import SearchUnavailable, search_books
 
 SIMILAR_BOOKS_SHOWN = 10
+SEMANTIC_RESULTS_SHOWN = 20
 
 
 class SubjectListFilter(admin.SimpleListFilter):
@@ -80,18 +84,42 @@ class BookAdmin(admin.ModelAdmin):
         )
         return HttpResponseRedirect(reverse("admin:bookrec_book_changelist"))
 
-    def changelist_view(self, request, extra_context=None):
-        # The "re-embed everything stale or failed" button (change_list.html) is shown to
-        # those who may use it; Django's change list context has no such flag of its own.
-        extra_context = {"can_reembed": self.has_change_permission(request), **(extra_context or {})}
-        return super().changelist_view(request, extra_context)
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         book = self.get_object(request, object_id)
         if book is not None:
+            mode = chosen_mode(request.GET.get("similar_mode"), bookrec_settings.SIMILAR_MODE)
+            extra_context.update(similar_mode=mode, modes=Mode.choices)
             try:
-                extra_context["similar_books"] = recommendations.similar_books(book, limit=SIMILAR_BOOKS_SHOWN)
+                found = rank_similar(book, mode=mode, options=RankingOptions(limit=SIMILAR_BOOKS_SHOWN))
+                extra_context["similar_books"] = found.results
             except recommendations.NotEmbedded as exc:
-                extra_context["similar_books_unavailable"] = str(exc)
+                extra_context["similar_books_unavailable"] = f"{exc} The keyword mode works without one."
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        """The book list, with a semantic query box: its results are shown above the list."""
+        # The "re-embed everything stale or failed" button (change_list.html) is shown to
+        # those who may use it; Django's change list context has no such flag of its own.
+        extra_context = {"can_reembed": self.has_change_permission(request), **(extra_context or {})}
+        request.GET = request.GET.copy()  # the list would take these for field lookups
+        query = request.GET.pop("semantic", [""])[0].strip()
+        mode = chosen_mode(request.GET.pop("semantic_mode", [""])[0], bookrec_settings.SEARCH_MODE)
+        extra_context.update(semantic_query=query, semantic_mode=mode, modes=Mode.choices)
+        if query:
+            try:
+                found = search_books(
+                    query[: bookrec_settings.MAX_QUERY_CHARS], mode=mode,
+                    options=RankingOptions(limit=SEMANTIC_RESULTS_SHOWN),
+                )
+            except SearchUnavailable as exc:
+                self.message_user(request, f"{exc} Try the keyword mode.", messages.ERROR)
+            else:
+                extra_context.update(semantic_results=found.results, semantic_mode=found.mode)
+                if found.notice:
+                    self.message_user(request, found.notice, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+
+def chosen_mode(value, default):
+    return value if value in Mode.values else default

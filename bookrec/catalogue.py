@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.pipeline import queue_embedding_on_commit
@@ -22,6 +23,7 @@ MAX_SUMMARY_CHARS = 50_000
 CATALOGUE_FIELDS = ["title", "author", "summary", "language", "subjects", "year"]
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CSV_REQUIRED_COLUMNS = {"title"}
+TITLE_MAX_LENGTH = Book._meta.get_field("title").max_length
 
 
 class RowError(ValueError):
@@ -35,6 +37,7 @@ class ImportReport:
     unchanged: int = 0
     queued: int = 0
     rejected: list = field(default_factory=list)  # (line number, reason)
+    shortened: list = field(default_factory=list)  # line numbers of titles cut to fit
 
     @property
     def seen(self):
@@ -43,10 +46,11 @@ class ImportReport:
 
 def open_text(path):
     """Open a file (gzip-compressed or not) as text; undecodable bytes are kept
-    as surrogates so the row they are in can be rejected on its own."""
+    as surrogates so the row they are in can be rejected on its own. A byte-order
+    mark (spreadsheets write one before CSV) is not part of the first column's name."""
     path = Path(path)
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def catalogue_format(path):
@@ -55,7 +59,7 @@ def catalogue_format(path):
         return "jsonl"
     if name.endswith(".csv"):
         return "csv"
-    raise ValueError(f"Cannot tell the format of {path}: name it .jsonl or .csv (optionally .gz).")
+    raise ValueError("cannot tell the format from the name: use .jsonl or .csv (optionally .gz)")
 
 
 def read_rows(path):
@@ -148,7 +152,7 @@ def clean_record(record):
     return {
         "external_id": clean_text({"external_id": "" if external_id is None else str(external_id)},
                                   "external_id", max_length=200) or None,
-        "title": clean_text(record, "title", max_length=500, required=True),
+        "title": clean_text(record, "title", max_length=MAX_SUMMARY_CHARS, required=True),
         "author": clean_text(record, "author", max_length=300),
         "summary": clean_text(record, "summary", max_length=MAX_SUMMARY_CHARS),
         "language": clean_text(record, "language", max_length=16),
@@ -167,6 +171,9 @@ def import_books(rows, *, batch_size=500, progress=None):
             if isinstance(record, RowError):
                 raise record
             values = clean_record(record)
+            if len(values["title"]) > TITLE_MAX_LENGTH:  # full title pages of old books run long
+                values["title"] = Truncator(values["title"]).chars(TITLE_MAX_LENGTH)
+                report.shortened.append(number)
             key = values["external_id"]
             if key is not None:
                 if key in first_line:

@@ -32,3 +32,23 @@ def check_vector_column(app_configs, **kwargs):
             id="bookrec.W001",
         ))
     return problems
+
+
+@register()
+def check_text_search_configuration(app_configs, **kwargs):
+    from bookrec.conf import bookrec_settings
+    from bookrec.textsearch import column_configuration
+
+    try:
+        actual = column_configuration()
+    except DatabaseError:
+        return []
+    expected = bookrec_settings.TEXT_SEARCH_CONFIG
+    if actual is not None and actual != expected:
+        return [Warning(
+            f"The full-text column uses the {actual!r} text-search configuration but the settings ask for "
+            f"{expected!r}: keyword and hybrid queries would not match the stored lexemes.",
+            hint="Run `python manage.py rebuild_search_document`.",
+            id="bookrec.W002",
+        )]
+    return []

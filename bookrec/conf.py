@@ -35,6 +35,9 @@ DEFAULTS = {
     # message waiting out its countdown is handed to a second worker as if lost.
     "TASK_RETRY_BACKOFF_MAX": 300,
     "CELERY_QUEUE": None,
+    # Requests per user (or IP) to the endpoints that cost an embedding call, by
+    # throttle scope (bookrec.api.throttling); REST_FRAMEWORK's rates win. None: unlimited.
+    "THROTTLE_RATES": {"bookrec_search": "60/min", "bookrec_reembed": "30/min"},
     # Recommendation queries.
     "DEFAULT_LIMIT": 10,
     "MAX_LIMIT": 100,
@@ -46,6 +49,52 @@ DEFAULTS = {
     "HNSW_MAX_SCAN_TUPLES": 20000,
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
+    # -- Ranking modes (docs/search.md, docs/quality.md) --
+    # Default mode of "similar books": vector, keyword or hybrid. Hybrid won the
+    # quality benchmark on every label set (docs/quality.md).
+    "SIMILAR_MODE": "hybrid",
+    # Default mode of free-text search (docs/quality.md says why hybrid here too).
+    "SEARCH_MODE": "hybrid",
+    # Default strategy for a reader's taste: average_vector or best_score.
+    "TASTE_STRATEGY": "average_vector",
+    # First-stage candidates that hybrid fusion, diversity and reranking choose from.
+    "CANDIDATE_POOL": 50,
+    # Reciprocal rank fusion constant: score = sum of 1 / (RRF_K + rank).
+    "RRF_K": 60,
+    # PostgreSQL text-search configuration of the full-text column (keyword and
+    # hybrid ranking). Read by the migration; after changing it run
+    # `manage.py rebuild_search_document`.
+    "TEXT_SEARCH_CONFIG": "english",
+    # A keyword query keeps its most distinctive terms, at most this many.
+    "KEYWORD_QUERY_TERMS": 64,
+    # -- Free-text search --
+    # Longest accepted query, in characters.
+    "MAX_QUERY_CHARS": 500,
+    # Django cache alias holding query vectors (share it between web processes:
+    # Redis or Memcached in production).
+    "SEARCH_CACHE": "default",
+    # How long a query vector is kept (s).
+    "SEARCH_CACHE_TIMEOUT": 24 * 3600,
+    # When the query cannot be embedded: False answers 503; True answers the
+    # keyword results alone (and says so in the response).
+    "SEARCH_FALLBACK_TO_KEYWORD": False,
+    # -- A reader's taste --
+    # Most liked + disliked books one request may give.
+    "MAX_TASTE_EXAMPLES": 50,
+    # -- Reranking (off unless RERANK_BASE_URL is set) --
+    # SGLang (or compatible) server with /v1/rerank, e.g. http://sglang-rerank:30000/v1.
+    "RERANK_BASE_URL": "",
+    # Sent as a bearer token; local servers need none.
+    "RERANK_API_KEY": "",
+    # The "model" field of rerank requests.
+    "RERANK_MODEL": "Qwen/Qwen3-Reranker-0.6B",
+    # How many of the first-stage candidates are sent to the reranker.
+    "RERANK_CANDIDATES": 30,
+    # Per request (s), and retries of connection errors, 408/409/429 and 5xx.
+    "RERANK_TIMEOUT": 10.0,
+    "RERANK_MAX_RETRIES": 1,
+    # The reranker's instruction for "similar books" (search uses QUERY_INSTRUCTION).
+    "SIMILAR_RERANK_INSTRUCTION": "Given a book's description, retrieve books on the same subjects",
 }
 
 IMPORT_STRINGS = {"EMBEDDER"}

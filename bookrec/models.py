@@ -1,10 +1,11 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HalfVectorField, HnswIndex
 
 from bookrec.conf import bookrec_settings
-from bookrec.documents import document_hash, document_text, has_embeddable_text
+from bookrec.documents import document_hash, document_text, full_text_expression, has_embeddable_text
 
 
 class EmbeddingStatus(models.TextChoices):
@@ -66,6 +67,13 @@ class Book(models.Model):
     )
     embedding_error = models.TextField(blank=True, editable=False)
     embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Full-text document for keyword and hybrid ranking, kept by PostgreSQL itself
+    # (docs/search.md says why a stored generated column rather than an expression index).
+    search_document = models.GeneratedField(
+        expression=full_text_expression(bookrec_settings.TEXT_SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     objects = BookQuerySet.as_manager()
 
@@ -80,6 +88,7 @@ class Book(models.Model):
                 opclasses=["halfvec_cosine_ops"],
             ),
             GinIndex(name="bookrec_book_subjects_gin", fields=["subjects"]),
+            GinIndex(name="bookrec_book_search_gin", fields=["search_document"]),
         ]
 
     def __str__(self):

@@ -88,6 +88,7 @@ def mark_for_embedding(queryset):
         if not has_current_vector(book, model_name):
             stale.append(book.pk)
     with transaction.atomic():
+        lock_in_id_order([book.pk for book in with_text] + skipped)
         Book.objects.bulk_update(with_text, ["content_hash"], batch_size=1000)
         Book.objects.filter(pk__in=stale).update(embedding_status=EmbeddingStatus.PENDING, embedding_error="")
         # As Book.refresh_embedding_state leaves a book without text: no hash, so that
@@ -188,14 +189,27 @@ def _fail(books, reason, report):
     report.failed.update(dict.fromkeys(ids, reason))
 
 
+def lock_in_id_order(book_ids):
+    """Lock these books' rows, in id order, for the rest of the transaction.
+
+    Every write to many books takes its locks this way first: two writers that lock
+    overlapping rows in different orders (a worker's batch is read in title order, a
+    librarian's re-embed in another) deadlock, and one of them fails.
+    """
+    list(Book.objects.filter(pk__in=book_ids).order_by("pk").select_for_update().values_list("pk", flat=True))
+
+
 def binary_vector_cursor():
     """A Django cursor (its exceptions, query logging, transaction) whose parameters are
     bound on the server, so vectors travel in pgvector's binary format: Django's own
     cursors inline them as text, and formatting 1024 floats a book cost more than the
     rest of the write."""
     connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
-    register_halfvec_info(cursor, TypeInfo.fetch(connection.connection, "halfvec"))
+    # As Django's own cursors do: psycopg's errors become Django's (a lost connection is an
+    # OperationalError the task retries on, and the connection is known to be broken).
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+        register_halfvec_info(cursor, TypeInfo.fetch(connection.connection, "halfvec"))
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
@@ -211,6 +225,7 @@ def write_vectors(rows, model_name):
     table = Book._meta.db_table
     # A savepoint, so that a refused write leaves the caller's transaction usable.
     with transaction.atomic(), binary_vector_cursor() as cursor:
+        lock_in_id_order(ids)
         cursor.execute(
             f"""
             UPDATE {table} AS b

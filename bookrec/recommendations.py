@@ -30,7 +30,8 @@ class NotEmbedded(Exception):
 @dataclass(frozen=True)
 class Recommendation:
     book: Book
-    similarity: float
+    similarity: float | None  # cosine similarity to the query; None when it has no vector
+    score: float | None = None  # what the ranking ordered by (see bookrec.ranking)
 
 
 def apply_search_settings(cursor):

@@ -5,6 +5,7 @@ import random
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import InterfaceError, OperationalError
 
 from bookrec import pipeline
 from bookrec.conf import bookrec_settings
@@ -30,6 +31,12 @@ def retry_delay(retries, retry_after=None):
     reject_on_worker_lost=True,
     ignore_result=True,
     max_retries=None,  # counted against TASK_MAX_RETRIES below, to record the failure
+    # The database went away (a restart, a failover) or picked this task as a deadlock
+    # victim: the books are still pending, so the task tries again rather than fail and
+    # be acknowledged, which would leave them pending until the next sweep.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
 )
 def embed_books_task(self, book_ids, force=False):
     try:

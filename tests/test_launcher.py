@@ -8,11 +8,12 @@ import signal
 import sys
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.processes import Process, free_port, wait_until
+from tests.processes import ROOT, Process, embedded_postmaster, free_port, wait_until
 
 CATALOGUE = [
     {"id": "en-1", "language": "en", "title": "Deep Learning", "author": "Ian Goodfellow",
@@ -59,8 +60,20 @@ def run_until_embedded(tmp_path, catalogue, env, name):
         exit_code = launcher.popen.wait(240)
     finally:
         launcher.stop()
-    assert exit_code == 0, launcher.output()
+    assert exit_code == 0, diagnostics(launcher, Path(env["BOOKREC_DATA_DIR"]))
     return launcher.output()
+
+
+def diagnostics(launcher, data_dir):
+    """What to read when a run fails: its output and the database's log and lock file."""
+    pgdata = data_dir / "pgdata"
+    files = {name: (pgdata / name).read_text(errors="replace")[-3000:]
+             for name in ("log", "postmaster.pid", ".handle_pids.json") if (pgdata / name).exists()}
+    return "\n".join([launcher.output()[-3000:], *(f"--- {name}:\n{text}" for name, text in files.items())])
+
+
+def diagnostics_of_files(folder):
+    return "\n".join(str(path) for path in sorted(folder.rglob("*"))) or f"{folder} is empty"
 
 
 def get_json(url):
@@ -71,18 +84,18 @@ def get_json(url):
 def process_tree(launcher, data_dir):
     """The launcher, what it started, and the embedded PostgreSQL serving ``data_dir``."""
     root = psutil.Process(launcher.popen.pid)
-    postmaster_pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
-    return [root, *root.children(recursive=True), psutil.Process(postmaster_pid)]
+    return [root, *root.children(recursive=True), embedded_postmaster(data_dir)]
 
 
-def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, catalogue):
-    data_dir = tmp_path / "var"
+def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, data_dir, catalogue):
     closed_port = free_port()  # nothing listens there: no Redis, so the filesystem broker
     env = launcher_env(data_dir, BOOKREC_LOCAL_REDIS=f"127.0.0.1:{closed_port}")
 
     first = run_until_embedded(tmp_path, catalogue, env, "first")
     first_ended = datetime.now().astimezone()
     assert "kombu's filesystem transport" in first
+    assert not (ROOT / "control").exists(), "the filesystem broker wrote into the checkout"
+    assert (data_dir / "broker" / "control").is_dir(), diagnostics_of_files(data_dir / "broker")
     assert "Database: embedded PostgreSQL" in first
     assert "7 created, 0 updated, 0 unchanged, 0 rejected; 6 queued for embedding." in first
     assert re.search(r"login: librarian / \S+\)", first)
@@ -96,7 +109,7 @@ def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, c
                       "--port", str(port)], tmp_path / "second.log", env=env)
     try:
         wait_until(lambda: "Press Ctrl-C" in second.output() or not second.alive(), 120, "the second run")
-        assert "was imported before: not importing again" in second.output()
+        assert "was imported before: not importing again" in second.output(), diagnostics(second, data_dir)
         books = get_json(f"http://127.0.0.1:{port}/api/books/?page_size=100")["results"]
         status = {book["external_id"]: book["embedding_status"] for book in books}
         assert status == {**{book["id"]: "embedded" for book in CATALOGUE[:-1]}, "no-summary": "skipped"}
@@ -116,10 +129,36 @@ def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, c
     assert not (data_dir / "pgdata" / "postmaster.pid").exists()
 
 
-def test_launcher_uses_redis_when_it_answers_on_a_queue_of_its_own(tmp_path, catalogue):
-    data_dir = tmp_path / "var"
-    output = run_until_embedded(tmp_path, catalogue, launcher_env(data_dir), "redis")
-    assert "Celery broker: Redis at 127.0.0.1:6379 (it answered)." in output
-    queue = re.search(r"queues\]\s+\.> (bookrec-[0-9a-f]{8})", (data_dir / "log" / "worker.log").read_text())
-    assert queue, "the worker did not consume a queue of this checkout's own"
-    assert "Every book with a summary is embedded." in output
+def test_redis_when_it_answers_and_a_killed_launcher_leaves_nothing_behind(tmp_path, data_dir, catalogue):
+    env = launcher_env(data_dir)
+    killed = start_launcher(tmp_path / "killed.log", catalogue, env)
+    try:
+        wait_until(lambda: "Press Ctrl-C" in killed.output() or not killed.alive(), 240, "the first run")
+        assert "Celery broker: Redis at 127.0.0.1:6379 (it answered)." in killed.output()
+        assert "Every book with a summary is embedded." in killed.output()
+        queue = re.search(r"queues\]\s+\.> (bookrec-[0-9a-f]{8})", (data_dir / "log" / "worker.log").read_text())
+        assert queue, "the worker does not consume a queue of this checkout's own"
+        launched = psutil.Process(killed.popen.pid).children(recursive=True)
+        server = process_tree(killed, data_dir)[-1]
+        killed.kill()  # SIGKILL: no cleanup in the launcher itself
+    finally:
+        killed.stop()
+    _, alive = psutil.wait_procs(launched, timeout=30)
+    assert alive == []  # the worker and the web server go with it
+
+    # The database outlives a SIGKILL; the next run takes it over and stops it at its end.
+    assert server.is_running()
+    output = run_until_embedded(tmp_path, catalogue, env, "after-kill")
+    assert "not importing again" in output
+    psutil.wait_procs([server], timeout=30)
+    assert not server.is_running()
+
+
+def test_a_missing_catalogue_is_a_clear_error_before_anything_starts(tmp_path, data_dir):
+    missing = start_launcher(tmp_path / "missing.log", tmp_path / "nothing.jsonl", launcher_env(data_dir))
+    try:
+        assert missing.popen.wait(60) == 1
+    finally:
+        missing.stop()
+    assert f"No catalogue at {tmp_path / 'nothing.jsonl'}" in missing.output()
+    assert not (data_dir / "pgdata").exists()

@@ -1,16 +1,27 @@
+from django import forms
 from django_filters import rest_framework as filters
 
 from bookrec.models import Book, EmbeddingStatus
 
 
+class YearFilter(filters.NumberFilter):
+    """A whole number the year column can hold: "2000.5" or "1e30" is a 400, not an empty page."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=-32768, max_value=32767, **kwargs)
+
+
 class BookFilterSet(filters.FilterSet):
     """Catalogue filters, shared by the book list and every recommendation endpoint."""
 
-    language = filters.CharFilter(field_name="language", help_text="ISO 639 code, e.g. en or zh.")
-    subject = filters.CharFilter(method="filter_subject", help_text="Books with this subject (exact).")
+    # As long as the columns they match: a longer value is a mistake, not a search.
+    language = filters.CharFilter(field_name="language", max_length=16, help_text="ISO 639 code, e.g. en or zh.")
+    subject = filters.CharFilter(method="filter_subject", max_length=200, help_text="Books with this subject (exact).")
     author = filters.CharFilter(field_name="author", lookup_expr="icontains", help_text="Part of the author's name.")
-    year_min = filters.NumberFilter(field_name="year", lookup_expr="gte", help_text="Published in or after.")
-    year_max = filters.NumberFilter(field_name="year", lookup_expr="lte", help_text="Published in or before.")
+    year_min = YearFilter(field_name="year", lookup_expr="gte", help_text="Published in or after.")
+    year_max = YearFilter(field_name="year", lookup_expr="lte", help_text="Published in or before.")
 
     class Meta:
         model = Book

@@ -4,10 +4,14 @@ from rest_framework import serializers
 
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book
+from bookrec.ranking import Mode, RankingOptions
+from bookrec.rerank import reranking_enabled
+from bookrec.taste import Strategy
 
 # PostgreSQL cannot store NUL; other control characters are never meant in a catalogue.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_SUMMARY_CHARS = 50_000
+MAX_PAGE_SIZE = 100
 
 
 def reject_control_characters(value):
@@ -17,9 +21,10 @@ def reject_control_characters(value):
 
 
 class BookSerializer(serializers.ModelSerializer):
+    # What the book is about is what it is recommended by: the API takes no book without it
+    # (catalogue imports may, and mark such books skipped).
     summary = serializers.CharField(
-        allow_blank=True, required=False, max_length=MAX_SUMMARY_CHARS,
-        validators=[reject_control_characters], trim_whitespace=True,
+        max_length=MAX_SUMMARY_CHARS, validators=[reject_control_characters], trim_whitespace=True,
     )
 
     class Meta:
@@ -47,7 +52,15 @@ class BookSummarySerializer(serializers.ModelSerializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
-    similarity = serializers.FloatField(help_text="Cosine similarity, 1.0 = same direction.")
+    similarity = serializers.FloatField(
+        allow_null=True,
+        help_text="Cosine similarity to the query, 1.0 = same direction; null when the query or the book has no vector.",
+    )
+    score = serializers.FloatField(
+        allow_null=True, required=False,
+        help_text="What the results are ordered by: the similarity (vector), the full-text score (keyword), "
+        "the reciprocal-rank-fusion score (hybrid), the best-score strategy's score, or the reranker's score.",
+    )
     book = BookSummarySerializer()
 
 
@@ -67,6 +80,10 @@ class LimitSerializer(serializers.Serializer):
         return value
 
 
+class PageSizeSerializer(serializers.Serializer):
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+
+
 class NotEmbeddedSerializer(serializers.Serializer):
     detail = serializers.CharField()
     embedding_status = serializers.CharField()
@@ -74,3 +91,128 @@ class NotEmbeddedSerializer(serializers.Serializer):
 
 class QueuedSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
+
+
+class RankingSerializer(RecommendationListSerializer):
+    mode = serializers.ChoiceField(choices=Mode.choices, help_text="The mode that produced these results.")
+    reranked = serializers.BooleanField(help_text="Whether the reranker re-ordered the results.")
+    notice = serializers.CharField(
+        allow_blank=True, help_text="Why the answer differs from what was asked (e.g. a keyword fallback); usually empty."
+    )
+
+
+class RankingOptionsSerializer(LimitSerializer):
+    """What every ranking endpoint accepts besides its query."""
+
+    min_similarity = serializers.FloatField(
+        required=False, min_value=-1.0, max_value=1.0,
+        help_text="Leave out books whose cosine similarity to the query is lower.",
+    )
+    diversity = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0, default=0.0,
+        help_text="Maximal marginal relevance: 0 (default) keeps the relevance order, higher values "
+        "trade relevance for variety among the results.",
+    )
+    max_per_author = serializers.IntegerField(
+        required=False, min_value=1, help_text="At most this many books by one author.",
+    )
+    rerank = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text="Rerank the top candidates with the configured reranker (default: whenever one is configured).",
+    )
+
+    def validate_rerank(self, value):
+        if value and not reranking_enabled():
+            raise serializers.ValidationError("No reranker is configured (RERANK_BASE_URL is empty).")
+        return value
+
+    def ranking_options(self):
+        data = self.validated_data
+        return RankingOptions(
+            limit=data.get("limit"), min_similarity=data.get("min_similarity"), diversity=data.get("diversity", 0.0),
+            max_per_author=data.get("max_per_author"), rerank=data.get("rerank"),
+        )
+
+
+class ModeOptionsSerializer(RankingOptionsSerializer):
+    mode = serializers.ChoiceField(
+        choices=Mode.choices, required=False,
+        help_text="vector (embeddings), keyword (full text) or hybrid (both, fused by reciprocal rank).",
+    )
+
+
+class SearchParamsSerializer(ModeOptionsSerializer):
+    q = serializers.CharField(
+        trim_whitespace=True, validators=[reject_control_characters], help_text="What the reader is looking for.",
+    )
+
+    def validate_q(self, value):
+        if len(value) > bookrec_settings.MAX_QUERY_CHARS:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {bookrec_settings.MAX_QUERY_CHARS} characters."
+            )
+        return value
+
+    def validate(self, attrs):
+        mode = attrs.get("mode") or bookrec_settings.SEARCH_MODE
+        if mode == Mode.KEYWORD and attrs.get("min_similarity") is not None:
+            raise serializers.ValidationError(
+                {"min_similarity": ["Needs a query vector: use mode vector or hybrid."]}
+            )
+        return attrs
+
+
+class BookFiltersSerializer(serializers.Serializer):
+    """The catalogue filters of ``BookFilterSet``: as a JSON object in a request body, and as
+    the query parameters' description in the schema (drf-spectacular cannot read a FilterSet
+    there)."""
+
+    language = serializers.CharField(required=False, help_text="ISO 639 code, e.g. en or zh.")
+    subject = serializers.CharField(required=False, help_text="Books with this subject (exact).")
+    author = serializers.CharField(required=False, help_text="Part of the author's name.")
+    year_min = serializers.IntegerField(required=False, help_text="Published in or after.")
+    year_max = serializers.IntegerField(required=False, help_text="Published in or before.")
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown filter."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class TasteSerializer(RankingOptionsSerializer):
+    liked = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, help_text="Ids of books the reader liked.",
+    )
+    disliked = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list,
+        help_text="Ids of books the reader disliked.",
+    )
+    strategy = serializers.ChoiceField(
+        choices=Strategy.choices, required=False,
+        help_text="average_vector: one query vector, avg(liked) + (avg(liked) - avg(disliked)); best_score: each "
+        "candidate scored by its best similarity to a liked book against its best to a disliked one.",
+    )
+    filters = BookFiltersSerializer(required=False, help_text="Narrow the candidates, as on the other endpoints.")
+
+    def validate(self, attrs):
+        liked, disliked = attrs["liked"], attrs.get("disliked", [])
+        if len(set(liked) | set(disliked)) > bookrec_settings.MAX_TASTE_EXAMPLES:
+            raise serializers.ValidationError(
+                {"liked": [f"At most {bookrec_settings.MAX_TASTE_EXAMPLES} liked and disliked books together."]}
+            )
+        both = sorted(set(liked) & set(disliked))
+        if both:
+            raise serializers.ValidationError(
+                {"disliked": [f"Books {', '.join(map(str, both))} are also in liked."]}
+            )
+        return attrs
+
+
+class SearchUnavailableSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class ExamplesNotEmbeddedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    book_ids = serializers.ListField(child=serializers.IntegerField())

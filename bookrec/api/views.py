@@ -7,16 +7,25 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
-from bookrec import pipeline, recommendations
+from bookrec import pipeline, ranking, recommendations, search, taste
 from bookrec.api.filters import BookFilterSet, BookListFilterSet
 from bookrec.api.serializers import (
+    BookFiltersSerializer,
     BookSerializer,
-    LimitSerializer,
+    MAX_PAGE_SIZE,
+    ExamplesNotEmbeddedSerializer,
+    ModeOptionsSerializer,
     NotEmbeddedSerializer,
+    PageSizeSerializer,
     QueuedSerializer,
-    RecommendationListSerializer,
+    RankingSerializer,
+    SearchParamsSerializer,
+    SearchUnavailableSerializer,
+    TasteSerializer,
 )
+from bookrec.api.throttling import REEMBED_SCOPE, SEARCH_SCOPE, EmbeddingCallThrottle
 from bookrec.models import Book
 
 
@@ -30,7 +39,11 @@ class CanChangeBooks(permissions.BasePermission):
 class BookPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        # DRF ignores a page_size it cannot use; a client that asked for one is told why.
+        return validated(PageSizeSerializer, request.query_params).get("page_size", self.page_size)
 
 
 def reject_unknown_params(request, known):
@@ -41,14 +54,28 @@ def reject_unknown_params(request, known):
         raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
-def validated(serializer_class, data):
+def filtered_candidates(request, filterset_class=BookFilterSet):
+    filterset = filterset_class(request.query_params, queryset=Book.objects.all(), request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
+def checked(serializer_class, data):
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return serializer
 
 
-def recommendation_response(found):
-    return Response(RecommendationListSerializer({"results": found}).data)
+def validated(serializer_class, data):
+    return checked(serializer_class, data).validated_data
+
+
+def reject_unknown_fields(data, known):
+    """The JSON-body twin of ``reject_unknown_params``."""
+    unknown = sorted(set(data) - set(known)) if isinstance(data, dict) else []
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in unknown})
 
 
 class BookViewSet(viewsets.ModelViewSet):
@@ -61,11 +88,16 @@ class BookViewSet(viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = BookListFilterSet
     lookup_value_regex = r"\d+"
+    throttle_scope = None  # set per action (bookrec.api.throttling)
 
     def get_permissions(self):
         if self.action == "reembed":
             return [CanChangeBooks()]
         return super().get_permissions()
+
+    def retrieve(self, request, *args, **kwargs):
+        reject_unknown_params(request, [])
+        return super().retrieve(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         reject_unknown_params(
@@ -75,11 +107,11 @@ class BookViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Books like this one",
-        parameters=[LimitSerializer],
+        parameters=[ModeOptionsSerializer],
         filters=True,  # a detail route: drf-spectacular documents its filters only when told
         responses={
-            200: RecommendationListSerializer,
-            409: OpenApiResponse(NotEmbeddedSerializer, description="The book has no embedding yet."),
+            200: RankingSerializer,
+            409: OpenApiResponse(NotEmbeddedSerializer, description="The book has no embedding yet (vector and hybrid modes)."),
         },
     )
     @action(
@@ -87,27 +119,102 @@ class BookViewSet(viewsets.ModelViewSet):
         filter_backends=[DjangoFilterBackend], filterset_class=BookFilterSet,
     )
     def similar(self, request, pk=None):
-        """Nearest books by cosine similarity of their summaries' embeddings, the book itself
-        excluded; filters narrow the candidates and `limit` rows come back whenever that many match."""
-        reject_unknown_params(request, ["limit", *BookFilterSet.base_filters])
+        """Books most like this one, the book itself excluded: by cosine similarity of their embeddings
+        (`mode=vector`), full text (`keyword`) or both fused (`hybrid`); filters narrow the candidates and
+        `limit` rows come back whenever that many match."""
+        reject_unknown_params(request, [*ModeOptionsSerializer().fields, *BookFilterSet.base_filters])
         # The filters narrow the candidates, not the lookup of the book asked about.
         book = get_object_or_404(self.get_queryset(), pk=pk)
         self.check_object_permissions(request, book)
-        limit = validated(LimitSerializer, request.query_params).get("limit")
+        params = checked(ModeOptionsSerializer, request.query_params)
         candidates = self.filter_queryset(self.get_queryset())
         try:
-            found = recommendations.similar_books(book, candidates=candidates, limit=limit)
+            found = ranking.rank_similar(
+                book, mode=params.validated_data.get("mode"), candidates=candidates, options=params.ranking_options()
+            )
         except recommendations.NotEmbedded as exc:
             return Response(
                 {"detail": str(exc), "embedding_status": book.embedding_status},
                 status=status.HTTP_409_CONFLICT,
             )
-        return recommendation_response(found)
+        return Response(RankingSerializer(found).data)
 
     @extend_schema(summary="Re-embed this book", request=None, responses={202: QueuedSerializer})
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True, methods=["post"], filter_backends=[], pagination_class=None,
+        throttle_classes=[EmbeddingCallThrottle], throttle_scope=REEMBED_SCOPE,
+    )
     def reembed(self, request, pk=None):
         """Queue the book's embedding again (needs the change permission)."""
         book = self.get_object()
         queued = pipeline.reembed(Book.objects.filter(pk=book.pk))
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
+
+
+class SearchView(APIView):
+    """Free-text search over the catalogue."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [EmbeddingCallThrottle]  # each new query costs an embedding
+    throttle_scope = SEARCH_SCOPE
+
+    @extend_schema(
+        summary="Books about a text",
+        parameters=[SearchParamsSerializer, BookFiltersSerializer],
+        responses={
+            200: RankingSerializer,
+            503: OpenApiResponse(
+                SearchUnavailableSerializer,
+                description="The query could not be embedded (embedding server down) and keyword fallback is off.",
+            ),
+        },
+    )
+    def get(self, request):
+        """The query is embedded as a query (with the embedder's query instruction; identical queries
+        come from the cache) and matched against the books' embeddings (`mode=vector`), their full
+        text (`keyword`), or both fused by reciprocal rank (`hybrid`)."""
+        reject_unknown_params(request, [*SearchParamsSerializer().fields, *BookFilterSet.base_filters])
+        params = checked(SearchParamsSerializer, request.query_params)
+        candidates = filtered_candidates(request)
+        try:
+            found = search.search_books(
+                params.validated_data["q"], mode=params.validated_data.get("mode"),
+                candidates=candidates, options=params.ranking_options(),
+            )
+        except search.SearchUnavailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(RankingSerializer(found).data)
+
+
+class TasteRecommendationView(APIView):
+    """Books for a reader's taste; a read-only computation, open to anyone."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        summary="Books for a reader who liked (and disliked) some books",
+        request=TasteSerializer,
+        responses={
+            200: RankingSerializer,
+            409: OpenApiResponse(ExamplesNotEmbeddedSerializer, description="Some given books have no embedding yet."),
+        },
+    )
+    def post(self, request):
+        """Recommendations from books the reader liked (required) and disliked (optional), with
+        Qdrant's `average_vector` or `best_score` strategy; the given books are never recommended back."""
+        reject_unknown_fields(request.data, TasteSerializer().fields)
+        params = checked(TasteSerializer, request.data)
+        data = params.validated_data
+        filterset = BookFilterSet(data.get("filters", {}), queryset=Book.objects.all())
+        if not filterset.is_valid():
+            raise ValidationError({"filters": filterset.errors})
+        try:
+            found = taste.recommend_for_taste(
+                data["liked"], data["disliked"], strategy=data.get("strategy"),
+                candidates=filterset.qs, options=params.ranking_options(),
+            )
+        except taste.UnknownBooks as exc:
+            raise ValidationError({exc.field: [str(exc)]}) from exc
+        except taste.ExamplesNotEmbedded as exc:
+            return Response({"detail": str(exc), "book_ids": exc.ids}, status=status.HTTP_409_CONFLICT)
+        return Response(RankingSerializer(found).data)

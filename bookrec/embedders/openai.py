@@ -24,6 +24,7 @@ class OpenAICompatibleEmbedder(Embedder):
             raise EmbeddingError('BOOKREC["EMBEDDING_BASE_URL"] is not set.')
         super().__init__(options)
         self.model = options.EMBEDDING_MODEL
+        self.api_key = options.EMBEDDING_API_KEY
         self.query_instruction = options.QUERY_INSTRUCTION
         self.client = openai.OpenAI(
             base_url=options.EMBEDDING_BASE_URL,
@@ -34,6 +35,14 @@ class OpenAICompatibleEmbedder(Embedder):
             # exponential backoff and honours Retry-After.
             max_retries=options.EMBEDDING_MAX_RETRIES,
         )
+
+    def describe(self, message, limit=300):
+        """A server's error message, fit to be stored on a book, logged and shown: short,
+        and without the API key (some servers echo the key they refuse)."""
+        message = str(message)
+        if self.api_key:
+            message = message.replace(self.api_key, "[API key]")
+        return message if len(message) <= limit else message[:limit] + "…"
 
     def format_query(self, text):
         return f"Instruct: {self.query_instruction}\nQuery:{text}"
@@ -47,22 +56,17 @@ class OpenAICompatibleEmbedder(Embedder):
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise EmbeddingUnavailable(f"Embedding server unreachable: {exc.__class__.__name__}.") from exc
         except openai.APIStatusError as exc:
-            message = f"Embedding server answered HTTP {exc.status_code}: {_short(exc.message)}"
+            message = f"Embedding server answered HTTP {exc.status_code}: {self.describe(exc.message)}"
             if exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500:
                 retry_after = exc.response.headers.get("retry-after")
                 raise EmbeddingUnavailable(message, retry_after=_seconds(retry_after)) from exc
             raise EmbeddingError(message) from exc
         except openai.OpenAIError as exc:
-            raise EmbeddingError(f"Embedding server gave an unusable answer: {_short(str(exc))}") from exc
+            raise EmbeddingError(f"Embedding server gave an unusable answer: {self.describe(exc)}") from exc
         data = sorted(response.data or [], key=lambda item: item.index)
         if [item.index for item in data] != list(range(len(data))):
             raise EmbeddingError("Embedding server returned out-of-range or repeated indexes.")
         return [item.embedding for item in data]
-
-
-def _short(message, limit=300):
-    message = str(message)
-    return message if len(message) <= limit else message[:limit] + "…"
 
 
 def _seconds(value):

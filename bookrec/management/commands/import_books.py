@@ -3,7 +3,7 @@ from itertools import islice
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from bookrec.catalogue import import_books, read_rows
+from bookrec.catalogue import TITLE_MAX_LENGTH, import_books, read_rows
 
 
 class Command(BaseCommand):
@@ -28,6 +28,9 @@ class Command(BaseCommand):
             report = import_books(rows, batch_size=batch_size, progress=progress)
         for number, reason in report.rejected:
             self.stderr.write(f"line {number}: rejected: {reason}")
+        if report.shortened:
+            lines = ", ".join(map(str, report.shortened))
+            self.stdout.write(f"{len(report.shortened)} titles longer than {TITLE_MAX_LENGTH} characters were shortened (lines {lines}).")
         self.stdout.write(
             f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
             f"{len(report.rejected)} rejected; {report.queued} queued for embedding."

@@ -1,0 +1,116 @@
+"""A reader's taste: books for someone who liked some books and disliked others.
+
+The two strategies of Qdrant's recommend API:
+
+- ``average_vector``: one query vector, ``avg(liked) + (avg(liked) - avg(disliked))`` (just
+  ``avg(liked)`` with nothing disliked), the averages taken by pgvector's ``avg()`` in SQL,
+  then an ordinary nearest-neighbour search.
+- ``best_score``: each candidate is compared with every example; if its best similarity to a
+  liked book beats its best to a disliked one, that is its score, otherwise the negated square
+  of the latter. Candidates are the HNSW neighbours of each liked book (filters applied), and
+  the scoring is one SQL query over them.
+
+The given books are never recommended back.
+"""
+
+import numpy as np
+from django.db import models
+from django.db.models import Avg, Case, Value, When
+from django.db.models.functions import Least
+from django.db.models.lookups import GreaterThan
+from pgvector.django import CosineDistance
+
+from bookrec.conf import bookrec_settings
+from bookrec.models import Book
+from bookrec.ranking import Mode, Query, RankingOptions, candidate_books, candidate_pool_size, rank, shape
+from bookrec.recommendations import Recommendation, nearest_books
+
+
+class Strategy(models.TextChoices):
+    AVERAGE_VECTOR = "average_vector", "Average vector"
+    BEST_SCORE = "best_score", "Best score"
+
+
+class UnknownBooks(ValueError):
+    def __init__(self, field, ids):
+        self.field, self.ids = field, sorted(ids)
+        super().__init__(f"No books with ids {', '.join(map(str, self.ids))}.")
+
+
+class ExamplesNotEmbedded(Exception):
+    def __init__(self, ids):
+        self.ids = sorted(ids)
+        super().__init__(
+            f"Books {', '.join(map(str, self.ids))} have no embedding from the current model yet."
+        )
+
+
+def check_examples(liked, disliked):
+    """Raise UnknownBooks (naming the field) or ExamplesNotEmbedded."""
+    wanted = set(liked) | set(disliked)
+    known = set(Book.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    for field, ids in (("liked", liked), ("disliked", disliked)):
+        if set(ids) - known:
+            raise UnknownBooks(field, set(ids) - known)
+    embedded = set(Book.objects.with_current_embedding().filter(pk__in=wanted).values_list("pk", flat=True))
+    if wanted - embedded:
+        raise ExamplesNotEmbedded(wanted - embedded)
+
+
+def recommend_for_taste(liked, disliked=(), *, strategy=None, candidates=None, options=RankingOptions()):
+    """A ``Ranking`` of books for a reader who liked ``liked`` and disliked ``disliked`` (ids)."""
+    liked, disliked = list(dict.fromkeys(liked)), list(dict.fromkeys(disliked))
+    check_examples(liked, disliked)
+    strategy = strategy or bookrec_settings.TASTE_STRATEGY
+    exclude = tuple(liked + disliked)
+    if strategy == Strategy.AVERAGE_VECTOR:
+        query = Query(vector=taste_vector(liked, disliked), exclude_ids=exclude)
+        return rank(query, mode=Mode.VECTOR, candidates=candidates, options=options)
+    if strategy == Strategy.BEST_SCORE:
+        items = best_score_first_stage(liked, disliked, candidates, options)
+        return shape(items, Query(exclude_ids=exclude), mode=Mode.VECTOR, options=options)
+    raise ValueError(f"Unknown strategy {strategy!r}.")
+
+
+def average_of(ids):
+    return Book.objects.with_current_embedding().filter(pk__in=ids).aggregate(v=Avg("embedding"))["v"]
+
+
+def taste_vector(liked, disliked):
+    positive = np.asarray(average_of(liked), dtype=np.float64)
+    if not disliked:
+        return positive
+    return positive + (positive - np.asarray(average_of(disliked), dtype=np.float64))
+
+
+def closest(vectors):
+    """SQL: the smallest cosine distance from the row's embedding to any of ``vectors``."""
+    distances = [CosineDistance("embedding", vector) for vector in vectors]
+    return distances[0] if len(distances) == 1 else Least(*distances)
+
+
+def best_score_first_stage(liked, disliked, candidates, options):
+    limit = options.limit or bookrec_settings.DEFAULT_LIMIT
+    pool = candidate_pool_size(limit, Mode.VECTOR, options)
+    vectors = dict(Book.objects.filter(pk__in=liked + disliked).values_list("pk", "embedding"))
+    exclude = liked + disliked
+    candidate_ids = set()
+    for pk in liked:  # each liked book's own neighbourhood, through the HNSW index
+        found = nearest_books(vectors[pk], candidates=candidate_books(candidates), limit=pool, exclude_ids=exclude)
+        candidate_ids.update(item.book.pk for item in found)
+    best_positive = Value(1.0) - closest([vectors[pk] for pk in liked])
+    if disliked:
+        best_negative = Value(1.0) - closest([vectors[pk] for pk in disliked])
+        score = Case(
+            When(GreaterThan(best_positive, best_negative), then=best_positive),
+            default=-best_negative * best_negative,
+            output_field=models.FloatField(),
+        )
+    else:
+        score = best_positive
+    ranked = (
+        candidate_books().filter(pk__in=candidate_ids)
+        .annotate(best_positive=best_positive, best_score=score)
+        .order_by("-best_score", "pk")[:pool]
+    )
+    return [Recommendation(book, book.best_positive, book.best_score) for book in ranked]
