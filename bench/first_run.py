@@ -53,31 +53,35 @@ def timed(args, cwd, env, log):
 
 
 class WorkerSampler(threading.Thread):
-    """Samples the Celery worker among a process's descendants: peak RSS, CPU seconds used."""
+    """Samples the Celery worker among a process's descendants: peak RSS, CPU seconds used.
+    Cheap: it scans the process table only until it has found the worker."""
 
-    def __init__(self, pid, interval=0.5):
+    def __init__(self, pid, interval=1.0):
         super().__init__(daemon=True)
         self.root, self.interval = psutil.Process(pid), interval
         self.peak_rss, self.cpu_seconds = 0, {}  # pid -> user + system seconds
         self.stopped = threading.Event()
 
-    def workers(self):
+    def find_worker(self):
         try:
-            return [p for p in self.root.children(recursive=True) if "worker" in p.cmdline() and "celery" in p.cmdline()]
+            return next((p for p in self.root.children(recursive=True)
+                         if "celery" in p.cmdline() and "worker" in p.cmdline()), None)
         except psutil.Error:
-            return []
+            return None
 
     def run(self):
+        worker = None
         while not self.stopped.wait(self.interval):
-            for worker in self.workers():
-                try:
-                    tree = [worker, *worker.children(recursive=True)]
-                    self.peak_rss = max(self.peak_rss, sum(p.memory_info().rss for p in tree))
-                    for process in tree:
-                        times = process.cpu_times()
-                        self.cpu_seconds[process.pid] = times.user + times.system
-                except psutil.Error:
-                    pass
+            if worker is None or not worker.is_running():
+                worker = self.find_worker()
+            if worker is None:
+                continue
+            try:  # the launcher's worker is one process (solo or threads pool)
+                self.peak_rss = max(self.peak_rss, worker.memory_info().rss)
+                times = worker.cpu_times()
+                self.cpu_seconds[worker.pid] = times.user + times.system
+            except psutil.Error:
+                pass
 
 
 def run_launcher(clone, env, catalogue, limit, port, name):

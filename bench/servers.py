@@ -27,8 +27,8 @@ def answers(url):
 
 
 def run(command, env):
-    """Run a command of the site to completion (it must succeed)."""
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    """Run a command of the site to completion (it must succeed); its output goes to stderr."""
+    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=sys.stderr)
 
 
 @contextmanager

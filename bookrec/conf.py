@@ -51,9 +51,9 @@ DEFAULTS = {
     "HNSW_EF_CONSTRUCTION": 64,
     # -- Ranking modes (docs/search.md, docs/quality.md) --
     # Default mode of "similar books": vector, keyword or hybrid. Hybrid won the
-    # quality benchmark (docs/quality.md).
+    # quality benchmark on every label set (docs/quality.md).
     "SIMILAR_MODE": "hybrid",
-    # Default mode of free-text search.
+    # Default mode of free-text search (docs/quality.md says why hybrid here too).
     "SEARCH_MODE": "hybrid",
     # Default strategy for a reader's taste: average_vector or best_score.
     "TASTE_STRATEGY": "average_vector",
@@ -70,8 +70,10 @@ DEFAULTS = {
     # -- Free-text search --
     # Longest accepted query, in characters.
     "MAX_QUERY_CHARS": 500,
-    # Django cache alias holding query vectors, and how long they are kept (s).
+    # Django cache alias holding query vectors (share it between web processes:
+    # Redis or Memcached in production).
     "SEARCH_CACHE": "default",
+    # How long a query vector is kept (s).
     "SEARCH_CACHE_TIMEOUT": 24 * 3600,
     # When the query cannot be embedded: False answers 503; True answers the
     # keyword results alone (and says so in the response).
@@ -82,10 +84,13 @@ DEFAULTS = {
     # -- Reranking (off unless RERANK_BASE_URL is set) --
     # SGLang (or compatible) server with /v1/rerank, e.g. http://sglang-rerank:30000/v1.
     "RERANK_BASE_URL": "",
+    # Sent as a bearer token; local servers need none.
     "RERANK_API_KEY": "",
+    # The "model" field of rerank requests.
     "RERANK_MODEL": "Qwen/Qwen3-Reranker-0.6B",
     # How many of the first-stage candidates are sent to the reranker.
     "RERANK_CANDIDATES": 30,
+    # Per request (s), and retries of connection errors, 408/409/429 and 5xx.
     "RERANK_TIMEOUT": 10.0,
     "RERANK_MAX_RETRIES": 1,
     # The reranker's instruction for "similar books" (search uses QUERY_INSTRUCTION).

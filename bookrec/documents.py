@@ -2,6 +2,8 @@
 
 import hashlib
 
+from django.contrib.postgres.search import SearchVector
+
 from bookrec.conf import bookrec_settings
 
 
@@ -25,3 +27,13 @@ def document_text(book):
 
 def document_hash(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def full_text_expression(config):
+    """The book's full-text document (``Book.search_document``): title, author and summary,
+    weighted A, B, C, normalised by the text-search configuration ``config``."""
+    return (
+        SearchVector("title", weight="A", config=config)
+        + SearchVector("author", weight="B", config=config)
+        + SearchVector("summary", weight="C", config=config)
+    )

@@ -1,11 +1,11 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HalfVectorField, HnswIndex
 
 from bookrec.conf import bookrec_settings
-from bookrec.documents import document_hash, document_text, has_embeddable_text
+from bookrec.documents import document_hash, document_text, full_text_expression, has_embeddable_text
 
 
 class EmbeddingStatus(models.TextChoices):
@@ -70,11 +70,7 @@ class Book(models.Model):
     # Full-text document for keyword and hybrid ranking, kept by PostgreSQL itself
     # (docs/search.md says why a stored generated column rather than an expression index).
     search_document = models.GeneratedField(
-        expression=(
-            SearchVector("title", weight="A", config=bookrec_settings.TEXT_SEARCH_CONFIG)
-            + SearchVector("author", weight="B", config=bookrec_settings.TEXT_SEARCH_CONFIG)
-            + SearchVector("summary", weight="C", config=bookrec_settings.TEXT_SEARCH_CONFIG)
-        ),
+        expression=full_text_expression(bookrec_settings.TEXT_SEARCH_CONFIG),
         output_field=SearchVectorField(),
         db_persist=True,
     )

@@ -17,11 +17,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.contrib.postgres.search import SearchVector
 from django.db import connections, transaction
 from django.db.models.sql import Query
 
 from bookrec.conf import bookrec_settings
+from bookrec.documents import full_text_expression
 from bookrec.models import Book
 
 SEARCH_COLUMN = "search_document"
@@ -174,11 +174,7 @@ def column_configuration(using="default"):
 def search_document_field(config):
     """``Book.search_document`` as it would be with another configuration."""
     field = Book._meta.get_field(SEARCH_COLUMN).clone()
-    field.expression = (
-        SearchVector("title", weight="A", config=config)
-        + SearchVector("author", weight="B", config=config)
-        + SearchVector("summary", weight="C", config=config)
-    )
+    field.expression = full_text_expression(config)
     field.set_attributes_from_name(SEARCH_COLUMN)
     field.model = Book
     field._query = Query(model=Book, alias_cols=False)  # what contribute_to_class would set

@@ -90,7 +90,9 @@ def test_a_librarian_adds_a_book_sees_it_embedded_reembeds_it_and_sees_similar_b
     first_embedded_at = book.embedded_at
     assert first_embedded_at is not None
 
-    page.goto(f"{live_server.url}/admin/bookrec/book/{book.pk}/change/")
+    # The vector mode: the panel then ranks by the embeddings alone (the default, hybrid,
+    # also weighs shared words).
+    page.goto(f"{live_server.url}/admin/bookrec/book/{book.pk}/change/?similar_mode=vector")
     wait_until(lambda: embedding_status(page) == "Embedded", 60, "the re-embedded book", interval=1)
     book.refresh_from_db()
     assert book.embedded_at > first_embedded_at

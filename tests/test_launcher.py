@@ -72,6 +72,10 @@ def diagnostics(launcher, data_dir):
     return "\n".join([launcher.output()[-3000:], *(f"--- {name}:\n{text}" for name, text in files.items())])
 
 
+def diagnostics_of_files(folder):
+    return "\n".join(str(path) for path in sorted(folder.rglob("*"))) or f"{folder} is empty"
+
+
 def get_json(url):
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
@@ -90,7 +94,8 @@ def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, d
     first = run_until_embedded(tmp_path, catalogue, env, "first")
     first_ended = datetime.now().astimezone()
     assert "kombu's filesystem transport" in first
-    assert (data_dir / "broker" / "control").is_dir() and not (ROOT / "control").exists()  # nothing in the checkout
+    assert not (ROOT / "control").exists(), "the filesystem broker wrote into the checkout"
+    assert (data_dir / "broker" / "control").is_dir(), diagnostics_of_files(data_dir / "broker")
     assert "Database: embedded PostgreSQL" in first
     assert "7 created, 0 updated, 0 unchanged, 0 rejected; 6 queued for embedding." in first
     assert re.search(r"login: librarian / \S+\)", first)
