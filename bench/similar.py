@@ -205,6 +205,9 @@ def main(argv=None):
             say(f"Measuring {name} ...")
             results[name] = measure(base, path, cycle_ids, truth, sample=sample, latency_requests=latency_requests,
                                     rps_requests=rps_requests, args=args, seconds=seconds)
+        say("Measuring the stack's floor: GET /api/books/<id>/ (one query, one serializer) ...")
+        results["book_detail_floor"] = load.run(base, "/api/books/%d/", cycle_ids, connections=1,
+                                                max_requests=2000, seconds=args.seconds)
         results["hnsw_index_used"] = {
             name: index_used(base, int(cycle_ids[0]), query)
             for name, query in [("api", ""), *[(f"filtered_{label.replace('.', '_')}", f"?subject={subject}")
@@ -240,12 +243,12 @@ def main(argv=None):
 
 def print_table(results):
     rows = [name for name in ("api", "exact_sql", "numpy_in_memory", "naive_per_request", "filtered_5pct",
-                              "filtered_0_5pct", *FUTURE_ENDPOINTS) if name in results]
+                              "filtered_0_5pct", "book_detail_floor", *FUTURE_ENDPOINTS) if name in results]
     print(f"{'':22} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>8} {'recall@10':>10} {'rows min':>9}")
     for name in rows:
         r = results[name]
         print(f"{name:22} {r['p50_ms']:9.2f} {r['p95_ms']:9.2f} {r['rps']:8.1f} "
-              f"{r.get('recall_at_10', float('nan')):10.3f} {r.get('rows_returned_min', ''):>9}")
+              f"{r.get('recall_at_10', float('nan')):10.3f} {str(r.get('rows_returned_min') or ''):>9}")
     print("p50 ratios to the API:", results["ratios"])
     print("HNSW index in the plan:", results["hnsw_index_used"])
     print("run:", results["run"])

@@ -20,7 +20,7 @@ class HashingEmbedder(Embedder):
         return [self._vector(("query: " if is_query else "") + text) for text in texts]
 
     def _vector(self, text):
-        # One byte of an extendable-output hash per dimension, centred on zero
+        # One byte of an extendable-output hash (SHAKE-256) per dimension, centred on zero
         # (``Embedder.checked`` scales the result to unit length).
         digest = hashlib.shake_256(text.encode("utf-8")).digest(self.dimensions)
         return np.frombuffer(digest, dtype=np.uint8).astype(np.float32) - 127.5
