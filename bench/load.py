@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 
-def client(base_url, paths, max_requests, deadline):
+def client(base_url, requests, max_requests, deadline):
     """One connection's loop: (latencies in s, non-200 count, fewest result rows, start, end)."""
     parts = urlsplit(base_url)
     began = time.monotonic()
@@ -24,8 +24,12 @@ def client(base_url, paths, max_requests, deadline):
     for i in range(max_requests):
         if time.monotonic() > deadline:
             break
+        path, body = requests[i % len(requests)]
         started = time.perf_counter()
-        conn.request("GET", paths[i % len(paths)])
+        if body is None:
+            conn.request("GET", path)
+        else:
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         body = response.read()
         latencies.append(time.perf_counter() - started)
@@ -39,10 +43,12 @@ def client(base_url, paths, max_requests, deadline):
     return latencies, bad, fewest, began, time.monotonic()
 
 
-def run(base_url, path_format, ids, *, connections, max_requests, seconds):
-    """Figures for GET ``base_url + path_format % id`` over ``ids``."""
+def run(base_url, path_format, ids, *, connections, max_requests, seconds, body_format=None):
+    """Figures for GET ``base_url + path_format % id`` over ``ids`` (a POST of the JSON
+    ``body_format % id`` when given)."""
     per_client = -(-max_requests // connections)
-    paths = [path_format % int(i) for i in ids]
+    paths = [(path_format % int(i) if "%" in path_format else path_format,
+              None if body_format is None else body_format % int(i)) for i in ids]
     deadline = time.monotonic() + seconds
     with ProcessPoolExecutor(connections) as pool:
         futures = [

@@ -5,7 +5,7 @@ benchmark-only baseline views mounted beside the API."""
 import os
 
 from library_site.settings import *  # noqa: F401,F403
-from library_site.settings import BOOKREC
+from library_site.settings import BOOKREC, REST_FRAMEWORK
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
@@ -15,3 +15,8 @@ BOOKREC = {
     "EMBEDDING_DIMENSIONS": int(os.environ.get("EMBEDDING_DIMENSIONS") or 1024),
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# The load generator is one client: search's per-client throttle would answer it 429.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "bookrec_search": "1000000/min"},
+}

@@ -32,7 +32,7 @@ class Shape:
     noise: float = 0.4
     shared_direction: float = 0.5
     seed: int = 20250801
-    version: int = 2  # bump when the generator or the schema changes
+    version: int = 3  # bump when the generator or the schema changes
 
     def digest(self):
         """Short fingerprint of every parameter, for naming the scratch database."""

@@ -21,13 +21,15 @@ from django.test.utils import CaptureQueriesContext
 from django.shortcuts import get_object_or_404
 from pgvector.psycopg import register_vector
 from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
-from bookrec.api.serializers import LimitSerializer
+from bookrec.api.serializers import LimitSerializer, RankingSerializer
 from bookrec.api.filters import BookFilterSet
-from bookrec.api.views import BookViewSet, recommendation_response, validated
+from bookrec.api.views import BookViewSet, validated
 from bookrec.embedders import get_embedder
 from bookrec.models import Book
-from bookrec.recommendations import Recommendation, apply_search_settings, similar_books
+from bookrec.ranking import Mode, Ranking, rank_similar
+from bookrec.recommendations import Recommendation, apply_search_settings
 
 api_similar = BookViewSet.as_view({"get": "similar"})
 
@@ -37,6 +39,11 @@ def exact_sql(request, pk):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_indexscan = off")  # HNSW only does index scans
         return api_similar(request, pk=pk)
+
+
+def ranked_response(found):
+    """The API's own response shape and serializer."""
+    return Response(RankingSerializer(Ranking(results=found, mode=Mode.VECTOR)).data)
 
 
 def top_books(ids, matrix, query, exclude_id, limit):
@@ -80,7 +87,7 @@ def numpy_in_memory(request, pk):
     row = np.searchsorted(ids, pk)
     if row >= len(ids) or ids[row] != pk:
         raise Http404
-    return recommendation_response(top_books(ids, matrix, matrix[row].copy(), pk, limit_of(request)))
+    return ranked_response(top_books(ids, matrix, matrix[row].copy(), pk, limit_of(request)))
 
 
 @api_view(["GET"])
@@ -91,14 +98,14 @@ def naive_per_request(request, pk):
     matrix = np.array([row[1] for row in rows], dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     query = np.array(book.embedding, dtype=np.float32)
-    return recommendation_response(top_books(ids, matrix, query, pk, limit_of(request)))
+    return ranked_response(top_books(ids, matrix, query, pk, limit_of(request)))
 
 
 def explain(request, pk):
-    """EXPLAIN of the exact SQL the API runs for this book and the request's filters."""
+    """EXPLAIN of the exact SQL the API runs (``mode=vector``) for this book and the request's filters."""
     book = get_object_or_404(Book, pk=pk)
     with CaptureQueriesContext(connection) as queries:
-        similar_books(book, candidates=BookFilterSet(request.GET, queryset=BookViewSet.queryset.all()).qs)
+        rank_similar(book, mode=Mode.VECTOR, candidates=BookFilterSet(request.GET, queryset=BookViewSet.queryset.all()).qs)
     query = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
     with transaction.atomic(), connection.cursor() as cursor:
         apply_search_settings(cursor)
