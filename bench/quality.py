@@ -164,7 +164,7 @@ def rank_chunk(pks):
     vector and keyword scores do not depend on the other candidates)."""
     from bookrec import ranking, textsearch
     from bookrec.documents import document_text
-    from bookrec.recommendations import current_vector
+    from bookrec.recommendations import stored_vector
 
     books = _books
     neighbours = {mode: {variant: {} for variant in VARIANTS} for mode in MODES[:4]}
@@ -175,7 +175,7 @@ def rank_chunk(pks):
     for pk in pks:
         book = books[pk]
         query = ranking.Query(
-            vector=current_vector(book), terms=textsearch.book_terms(book),
+            vector=stored_vector(book), terms=textsearch.book_terms(book),
             text=document_text(book), exclude_ids=(book.pk,),
         )
         same_author = _by_author.get(book.author, set()) - {pk}

@@ -50,6 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--queries", type=int, default=200, help="books whose answers are checked for recall")
     parser.add_argument("--seconds", type=int, default=10, help="upper bound of each load run")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the requests/s run")
+    parser.add_argument("--only", nargs="+", metavar="ROW",
+                        help="measure only these rows (e.g. api book_detail_floor): for quick reruns while tuning")
     parser.add_argument("--naive-max-books", type=int, default=100_000,
                         help="skip (c) above this size: it holds every vector as Python floats (~32 bytes each)")
     return parser.parse_args(argv)
@@ -197,19 +199,29 @@ def main(argv=None):
         if args.books <= args.naive_max_books:
             # Seconds per request: one connection, a few requests, long enough for them.
             plans.append(("naive_per_request", "/bench/naive-per-request/%d/", 1, 3, 0, 12 * args.seconds))
+        wanted = set(args.only or [])
+
+        def skipped(name):
+            return bool(wanted) and name not in wanted
+
         for name, path, sample, latency_requests, rps_requests, seconds in plans:
+            if skipped(name):
+                continue
             say(f"Measuring {name} ...")
             results[name] = measure(base, path, cycle_ids, truth, sample=sample, latency_requests=latency_requests,
                                     rps_requests=rps_requests, args=args, seconds=seconds)
-        say("Measuring the stack's floor: GET /api/books/<id>/ (one query, one serializer) ...")
-        results["book_detail_floor"] = load.run(base, "/api/books/%d/", cycle_ids, connections=1,
-                                                max_requests=2000, seconds=args.seconds)
+        if not skipped("book_detail_floor"):
+            say("Measuring the stack's floor: GET /api/books/<id>/ (one query, one serializer) ...")
+            results["book_detail_floor"] = load.run(base, "/api/books/%d/", cycle_ids, connections=1,
+                                                    max_requests=2000, seconds=args.seconds)
         results["hnsw_index_used"] = {
             name: index_used(base, int(cycle_ids[0]), query)
             for name, query in [("api", ""), *[(f"filtered_{label.replace('.', '_')}", f"?subject={subject}")
                                                for label, (subject, _, _) in filtered_truth.items()]]
         }
         for label, (subject, ftruth, share) in filtered_truth.items():
+            if skipped(f"filtered_{label.replace('.', '_')}"):
+                continue
             say(f"Measuring similar books filtered to {label} ...")
             path = f"{VECTOR}&subject={subject}&limit={LIMIT}"
             figures = measure(base, path, cycle_ids, ftruth, sample=args.queries,
@@ -217,13 +229,14 @@ def main(argv=None):
             figures["selectivity"] = round(float(share), 4)
             results[f"filtered_{label.replace('.', '_')}"] = figures
         for name, path, body in OTHER_ENDPOINTS:
+            if skipped(name):
+                continue
             say(f"Measuring {name} ...")
             results[name] = load.run(base, path, cycle_ids, connections=1, max_requests=2000,
                                      seconds=args.seconds, body_format=body)
-    api_p50 = results["api"]["p50_ms"]
     results["ratios"] = {
-        f"{name}_p50_over_api": round(results[name]["p50_ms"] / api_p50, 1)
-        for name in ("exact_sql", "numpy_in_memory", "naive_per_request") if name in results
+        f"{name}_p50_over_api": round(results[name]["p50_ms"] / results["api"]["p50_ms"], 1)
+        for name in ("exact_sql", "numpy_in_memory", "naive_per_request") if name in results and "api" in results
     }
     results["run"] = {
         "books": args.books, "dimensions": shape.dimensions, "workers": args.workers,

@@ -67,6 +67,10 @@ DEFAULTS = {
     "TEXT_SEARCH_CONFIG": "english",
     # A keyword query keeps its most distinctive terms, at most this many.
     "KEYWORD_QUERY_TERMS": 64,
+    # Estimated (book, term) matches a keyword query reads to find its books, rarest terms
+    # first; the books found are scored with every term (bookrec.textsearch). Bounds the
+    # cost at any catalogue size; None reads every book sharing any term.
+    "KEYWORD_MATCH_BUDGET": 5000,
     # -- Free-text search --
     # Longest accepted query, in characters.
     "MAX_QUERY_CHARS": 500,

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db import models
+from django.db.models import FloatField, Value
+from pgvector.django import CosineDistance
 
 from bookrec import fusion, rerank, textsearch
 from bookrec.conf import bookrec_settings
 from bookrec.documents import document_text
-from bookrec.embedders import get_embedder
-from bookrec.models import Book, EmbeddingStatus
-from bookrec.recommendations import NotEmbedded, Recommendation, current_vector, nearest_books
+from bookrec.models import Book
+from bookrec.recommendations import NotEmbedded, Recommendation, nearest_books, stored_vector
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class RankingOptions:
 class Query:
     """What to rank against. ``vector`` None: no vector ranking (keyword only)."""
 
-    vector: object = None
+    vector: object = None  # a sequence of floats, or an SQL expression giving one
     terms: list = field(default_factory=list)
     text: str = ""  # what the reranker reads as the query ("" = not rerankable)
     rerank_instruction: str = ""
@@ -123,17 +124,24 @@ def fused(by_vector, by_keyword, query):
 
 def with_similarity(items, vector):
     """Fill in the cosine similarity to ``vector`` where it is missing (books from the keyword
-    stage), from the vectors the books were loaded with."""
-    if vector is None:
+    stage), in one query: the vectors stay in the database."""
+    missing = [item.book.pk for item in items if item.similarity is None]
+    if vector is None or not missing:
         return items
-    vector = np.asarray(vector, dtype=np.float64)
-    vector = vector / np.linalg.norm(vector)
-    result = []
-    for item, stored in zip(items, stored_vectors(items)):
-        if item.similarity is None and stored is not None:
-            item = replace(item, similarity=float(stored @ vector / np.linalg.norm(stored)))
-        result.append(item)
-    return result
+    similarities = dict(
+        current_embeddings(items, missing)
+        .annotate(similarity=Value(1.0, output_field=FloatField()) - CosineDistance("embedding", vector))
+        .values_list("pk", "similarity")
+    )
+    return [
+        replace(item, similarity=similarities.get(item.book.pk)) if item.similarity is None else item
+        for item in items
+    ]
+
+
+def current_embeddings(items, pks):
+    """The books ``pks`` (from ``items``' database) that have a vector from the current model."""
+    return Book.objects.using(items[0].book._state.db).filter(pk__in=pks).with_current_embedding()
 
 
 def shape(items, query, *, mode, options):
@@ -154,14 +162,10 @@ def shape(items, query, *, mode, options):
 
 
 def stored_vectors(items):
-    """The items' vectors from the current model (None where a book has none), as loaded."""
-    model = get_embedder().model_name
-    return [
-        np.asarray(item.book.embedding, dtype=np.float64)
-        if item.book.embedding_status == EmbeddingStatus.EMBEDDED and item.book.embedding_model == model
-        and item.book.embedding is not None else None
-        for item in items
-    ]
+    """The items' vectors from the current model (None where a book has none), in one query."""
+    pks = [item.book.pk for item in items]
+    vectors = dict(current_embeddings(items, pks).values_list("pk", "embedding")) if items else {}
+    return [None if vectors.get(pk) is None else np.asarray(vectors[pk], dtype=np.float64) for pk in pks]
 
 
 def reranked_items(items, query):
@@ -187,7 +191,7 @@ def rank_similar(book, *, mode=None, candidates=None, options=RankingOptions()):
     """
     mode = mode or bookrec_settings.SIMILAR_MODE
     try:
-        vector = current_vector(book)
+        vector = stored_vector(book)  # stays in SQL: no 1024 floats read and sent back
     except NotEmbedded:
         if mode != Mode.KEYWORD:
             raise

@@ -68,28 +68,28 @@ def nearest_books(vector, *, candidates=None, limit=None, exclude_ids=()):
         with connections[queryset.db].cursor() as cursor:
             apply_search_settings(cursor)
         books = list(queryset)
-    # relaxed_order iterative scans may return rows slightly out of order.
-    books.sort(key=lambda book: book.distance)
+    # relaxed_order iterative scans may return rows slightly out of order. No distance: the
+    # query vector was replaced while the query ran (the book is being embedded again).
+    books = sorted((book for book in books if book.distance is not None), key=lambda book: book.distance)
     return [Recommendation(book, 1.0 - book.distance) for book in books]
-
-
-def current_vector(book):
-    """The book's vector if it was made by the current model, else raise NotEmbedded."""
-    from bookrec.embedders import get_embedder
-
-    fresh = Book.objects.filter(pk=book.pk).values_list("embedding", "embedding_model", "embedding_status").first()
-    if fresh is None or fresh[2] != EmbeddingStatus.EMBEDDED or fresh[1] != get_embedder().model_name:
-        raise NotEmbedded(book)
-    return fresh[0]
 
 
 def stored_vector(book):
     """The book's vector as an SQL subquery (it stays in the database: no 1024 floats
-    parsed and sent back), if it was made by the current model; else raise NotEmbedded."""
+    parsed and sent back), if it was made by the current model; else raise NotEmbedded.
+
+    A book loaded with a current vector is taken at its word (the subquery still checks, in
+    the same statement); one that was not is looked up, as it may have been embedded since."""
     current = Book.objects.filter(pk=book.pk).with_current_embedding()
-    if not current.exists():
+    if not (has_current_embedding(book) or current.exists()):
         raise NotEmbedded(book)
     return Subquery(current.values("embedding"))
+
+
+def has_current_embedding(book):
+    from bookrec.embedders import get_embedder
+
+    return book.embedding_status == EmbeddingStatus.EMBEDDED and book.embedding_model == get_embedder().model_name
 
 
 def similar_books(book, *, candidates=None, limit=None):

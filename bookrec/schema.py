@@ -1,4 +1,7 @@
-"""The vector column as the database has it, and changing its width without hand-written SQL."""
+"""The vector column as the database has it, and changing its width without hand-written SQL;
+its HNSW index, dropped and rebuilt around a first load (docs/benchmarks.md, "Ingest")."""
+
+import time
 
 from django.db import connection, transaction
 
@@ -52,3 +55,45 @@ def resize_column(dimensions):
         Book.objects.exclude(embedding_status=EmbeddingStatus.SKIPPED).update(
             embedding_status=EmbeddingStatus.PENDING, embedding_model="", embedded_hash="", embedding_error=""
         )
+
+
+# -- the HNSW index ------------------------------------------------------------------------
+
+
+def hnsw_index():
+    """The vector index as the model (and so the migrations) define it."""
+    return next(index for index in Book._meta.indexes if index.fields == [VECTOR_COLUMN])
+
+
+def index_exists():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [connection.ops.quote_name(hnsw_index().name)])
+        return cursor.fetchone()[0]
+
+
+def drop_index():
+    """Drop the HNSW index (if there) so that writing vectors does not also insert each one
+    into the graph: about 1 ms of PostgreSQL time per vector at 1024 dims when built after
+    the load, against several when kept up on every write. Queries stay correct without it
+    (exact search), only slower. Returns whether there was one."""
+    if not index_exists():
+        return False
+    with connection.schema_editor() as editor:
+        editor.remove_index(Book, hnsw_index())
+    return True
+
+
+def build_index(maintenance_work_mem="1GB", parallel_workers=None):
+    """Build the HNSW index over the vectors now stored; returns the seconds it took.
+
+    pgvector builds fastest when the whole graph fits in ``maintenance_work_mem`` (about
+    2.6 kB per 1024-dim halfvec row at m 16: 1 GB for ~350,000 books) and uses
+    ``parallel_workers`` extra processes (None: PostgreSQL's own setting)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", [maintenance_work_mem])
+        if parallel_workers is not None:
+            cursor.execute("SELECT set_config('max_parallel_maintenance_workers', %s, true)", [str(parallel_workers)])
+        started = time.perf_counter()
+        with connection.schema_editor(atomic=False) as editor:
+            editor.add_index(Book, hnsw_index())
+        return time.perf_counter() - started

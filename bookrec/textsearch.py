@@ -11,6 +11,14 @@ frequency, so a query as long as a book's summary would be ranked by its commone
 Document frequencies come from PostgreSQL's own statistics of the column
 (``pg_stats.most_common_elems``, kept by ANALYZE and autovacuum; the migration raises the
 column's statistics target so that up to 100,000 lexemes are counted): nothing to maintain.
+
+The work is bounded, whatever the catalogue's size (the "max-score" idea of search
+engines): the books are *found* through the query's rarest terms only, rarest first, while
+their estimated matches fit in ``KEYWORD_MATCH_BUDGET``; every term found this way is then
+*scored* with all the query's terms. A common term ("book", "story") weighs little (its idf
+is small), so a book sharing nothing but common terms would rank low anyway; reading every
+such book is what made a query cost seconds at 100,000 books. Each term's index lookup is
+also capped at the budget, for statistics that are stale or missing.
 """
 
 import math
@@ -25,6 +33,7 @@ from bookrec.documents import full_text_expression
 from bookrec.models import Book
 
 SEARCH_COLUMN = "search_document"
+UNSET = object()
 
 _STATISTICS = """
     SELECT most_common_elems::text::text[], most_common_elem_freqs
@@ -32,27 +41,32 @@ _STATISTICS = """
      WHERE schemaname = current_schema() AND tablename = %s AND attname = %s AND NOT inherited
 """
 _LAST_ANALYSED = "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relid = %s::regclass"
+_ROWS_ANALYSED = "SELECT reltuples FROM pg_class WHERE oid = %s::regclass"
 _TEXT_TERMS = "SELECT lexeme, coalesce(cardinality(positions), 1) FROM unnest(to_tsvector(%s::regconfig, %s))"
 _BOOK_TERMS = (
     "SELECT t.lexeme, coalesce(cardinality(t.positions), 1)"
     " FROM {table} AS b, unnest(b.{column}) AS t WHERE b.id = %s"
 )
-# Term at a time, as search engines do: the GIN index gives each term's books, their
-# weights add up per book; only the books that scored are read, once, for their length.
+# Term at a time, as search engines do: the GIN index gives the retrieval terms' books (each
+# lookup capped), and only those books are read, once, for their score over all the terms.
 _RANKING = """
-    WITH terms(query, weight) AS (SELECT q::tsquery, w FROM unnest(%s::text[], %s::float8[]) AS t(q, w)),
-    hits AS (
-        SELECT found.id, sum(terms.weight) AS total
+    WITH terms(query, weight, retrieve) AS (
+        SELECT q::tsquery, w, r FROM unnest(%s::text[], %s::float8[], %s::bool[]) AS t(q, w, r)
+    ),
+    found AS (
+        SELECT DISTINCT matched.id
           FROM terms CROSS JOIN LATERAL (
-                   -- OFFSET 0 keeps this a per-term GIN index lookup (never flattened into a join)
-                   SELECT b.id FROM {table} AS b WHERE b.{column} @@ terms.query OFFSET 0
-               ) AS found
-         GROUP BY found.id
+                   -- LIMIT keeps this a per-term GIN index lookup (never flattened into a join)
+                   SELECT b.id FROM {table} AS b WHERE b.{column} @@ terms.query {candidates} LIMIT %s
+               ) AS matched
+         WHERE terms.retrieve
     )
-    SELECT hits.id, hits.total / sqrt(greatest(length(b.{column}), 1)) AS score
-      FROM hits JOIN {table} AS b ON b.id = hits.id
-     WHERE hits.id IN ({candidates}) AND NOT hits.id = ANY(%s)
-     ORDER BY score DESC, hits.id
+    SELECT b.id,
+           (SELECT sum(terms.weight) FROM terms WHERE b.{column} @@ terms.query)
+               / sqrt(greatest(length(b.{column}), 1)) AS score
+      FROM found JOIN {table} AS b ON b.id = found.id
+     WHERE NOT b.id = ANY(%s)
+     ORDER BY score DESC, b.id
      LIMIT %s
 """
 
@@ -61,6 +75,7 @@ _RANKING = """
 class Term:
     lexeme: str
     weight: float  # (1 + ln tf in the query) * idf^2: what a book sharing it scores
+    books: float | None = None  # estimated books containing it; None when never analysed
 
 
 @dataclass(frozen=True)
@@ -69,12 +84,20 @@ class LexemeStatistics:
 
     frequencies: dict
     rarest: float | None  # the smallest frequency listed; None when never analysed
+    rows: float = 0.0  # books in the table when it was analysed
+
+    def frequency(self, lexeme):
+        # Unlisted lexemes are rarer than the rarest listed one.
+        return self.frequencies.get(lexeme) or self.rarest
 
     def idf(self, lexeme):
-        # Unlisted lexemes are rarer than the rarest listed one; with no statistics at
-        # all, every term counts the same.
-        frequency = self.frequencies.get(lexeme) or self.rarest
+        # With no statistics at all, every term counts the same.
+        frequency = self.frequency(lexeme)
         return math.log(1.0 / frequency) if frequency else 1.0
+
+    def books(self, lexeme):
+        frequency = self.frequency(lexeme)
+        return frequency * self.rows if frequency else None
 
 
 _statistics_cache = {}  # database alias -> (when analysed, LexemeStatistics)
@@ -91,12 +114,14 @@ def lexeme_statistics(using="default"):
             return cached[1]
         cursor.execute(_STATISTICS, [table, SEARCH_COLUMN])
         row = cursor.fetchone()
+        cursor.execute(_ROWS_ANALYSED, [table])
+        rows = max(cursor.fetchone()[0], 0.0)  # -1: never analysed
     if row is None or row[0] is None:
         statistics = LexemeStatistics({}, None)
     else:
         lexemes, frequencies = row
         # For tsvector columns the last two frequencies are the minimum and the maximum.
-        statistics = LexemeStatistics(dict(zip(lexemes, frequencies)), frequencies[-2])
+        statistics = LexemeStatistics(dict(zip(lexemes, frequencies)), frequencies[-2], rows)
     _statistics_cache[using] = (analysed, statistics)
     return statistics
 
@@ -111,7 +136,10 @@ def _weighted_terms(sql, params, using):
         cursor.execute(sql, params)
         counts = cursor.fetchall()
     statistics = lexeme_statistics(using)
-    terms = [Term(lexeme, (1.0 + math.log(tf)) * statistics.idf(lexeme) ** 2) for lexeme, tf in counts]
+    terms = [
+        Term(lexeme, (1.0 + math.log(tf)) * statistics.idf(lexeme) ** 2, statistics.books(lexeme))
+        for lexeme, tf in counts
+    ]
     terms.sort(key=lambda term: (-term.weight, term.lexeme))
     return terms[: bookrec_settings.KEYWORD_QUERY_TERMS]
 
@@ -132,20 +160,46 @@ def _tsquery_lexeme(lexeme):
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=()):
-    """The ``limit`` best books among ``candidates`` for these terms: [(book, score)]."""
+def retrieval_terms(terms, budget):
+    """The terms whose books are looked up: the rarest first, while their estimated books add
+    up to at most ``budget`` (always the rarest one). Terms with no estimate are all kept
+    (each lookup is capped at the budget anyway)."""
+    if budget is None:
+        return set(terms)
+    unknown = {term for term in terms if term.books is None}
+    chosen, total = set(unknown), 0.0
+    for term in sorted(set(terms) - unknown, key=lambda term: (term.books, term.lexeme)):
+        if chosen and total + term.books > budget:
+            break
+        chosen.add(term)
+        total += term.books
+    return chosen
+
+
+def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET):
+    """The ``limit`` best books among ``candidates`` for these terms: [(book, score)].
+
+    ``budget``: see the module's docstring (default ``KEYWORD_MATCH_BUDGET``; None reads
+    every book sharing any term).
+    """
     limit = limit or bookrec_settings.DEFAULT_LIMIT
+    budget = bookrec_settings.KEYWORD_MATCH_BUDGET if budget is UNSET else budget
     if not terms:
         return []
     queryset = candidates if candidates is not None else Book.objects.all()
     connection = connections[queryset.db]
-    candidates_sql, candidates_params = queryset.order_by().values("pk").query.sql_with_params()
+    if queryset.query.where:  # filtered: only the candidates are looked up
+        candidates_sql, candidates_params = queryset.order_by().values("pk").query.sql_with_params()
+        candidates_clause = f"AND b.id IN ({candidates_sql})"
+    else:  # every book: no need to list them all
+        candidates_clause, candidates_params = "", ()
     sql = _RANKING.format(
-        table=connection.ops.quote_name(Book._meta.db_table), column=SEARCH_COLUMN, candidates=candidates_sql
+        table=connection.ops.quote_name(Book._meta.db_table), column=SEARCH_COLUMN, candidates=candidates_clause
     )
+    retrieve = retrieval_terms(terms, budget)
     params = [
         [_tsquery_lexeme(term.lexeme) for term in terms], [term.weight for term in terms],
-        *candidates_params, list(exclude_ids), limit,
+        [term in retrieve for term in terms], *candidates_params, budget, list(exclude_ids), limit,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

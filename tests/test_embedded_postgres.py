@@ -50,5 +50,22 @@ def test_a_postmaster_pid_left_by_a_killed_server_is_not_taken_for_a_running_one
     finally:
         impostor.send_signal(signal.SIGKILL)
         impostor.wait()
-    assert (data_dir / "pgdata" / "log").read_text().count("database system is ready to accept connections") == 2
+    # Started once more by the second owner (the first start of a new server also restarts it
+    # once with the configured shared_buffers).
+    log = (data_dir / "pgdata" / "log").read_text()
+    assert log.count("database system is ready to accept connections") == 3
     assert embedded_postmaster(data_dir) is None
+
+
+def test_a_new_server_starts_with_the_configured_shared_buffers(data_dir, tmp_path):
+    owner = Process([sys.executable, "-c", START + "; import time; time.sleep(600)"], tmp_path / "owner.log",
+                    env={**owner_env(data_dir), "BOOKREC_PG_SHARED_BUFFERS": "192MB"})
+    try:
+        wait_until(lambda: "postgres://" in owner.output() or not owner.alive(), 60, "the owner")
+        url = owner.output().strip().splitlines()[-1].replace("postgres://", "postgresql://", 1)
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone()[0] == "192MB"
+    finally:
+        owner.stop()

@@ -3,6 +3,8 @@ API, on real PostgreSQL with vectors from the local model."""
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from bookrec import ranking
 from bookrec.models import Book
@@ -102,6 +104,20 @@ def test_diversity_brings_in_a_different_kind_of_book(catalogue):
     assert plain[0].book == diverse[0].book  # the most relevant book is always first
     detective = {"A Study in Scarlet", "The Moonstone"}
     assert sum(item.book.title in detective for item in plain) > sum(item.book.title in detective for item in diverse)
+
+
+def queries_of(function):
+    with CaptureQueriesContext(connection) as captured:
+        function()
+    return len(captured.captured_queries)
+
+
+def test_diversity_reads_every_candidate_vector_in_one_query(catalogue):
+    book = catalogue["The Hound of the Baskervilles"]
+    plain = queries_of(lambda: ranking.rank_similar(book, mode="vector", options=RankingOptions(limit=3, max_per_author=9)))
+    diverse = queries_of(lambda: ranking.rank_similar(book, mode="vector", options=RankingOptions(limit=3, diversity=0.5)))
+    # Both rank a pool of CANDIDATE_POOL books; diversity adds the one read of their vectors.
+    assert diverse == plain + 1
 
 
 def test_keyword_mode_works_for_a_book_not_embedded_yet(client, catalogue):

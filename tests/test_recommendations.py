@@ -96,6 +96,11 @@ def test_a_filter_that_most_books_fail_still_returns_limit_rows(bookrec, through
     bookrec(HNSW_EF_SEARCH=20)
     query = embedded_book(direction(1), title="Query")
     rare = [book.pk for book in rare_and_common_books() if book.author == "Rare Author"]
+    with connection.cursor() as cursor:
+        # Earlier tests' rolled-back books stay in the graph as dead entries until a vacuum,
+        # and an iterative scan counts them against its limits: a fresh graph, as a freshly
+        # loaded catalogue has, keeps this test about the filter alone.
+        cursor.execute("REINDEX INDEX bookrec_book_embedding_hnsw")
     candidates = Book.objects.filter(author="Rare Author")
     found = similar_books(query, candidates=candidates, limit=5)
     assert sorted(r.book.pk for r in found) == sorted(rare)

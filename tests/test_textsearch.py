@@ -91,3 +91,75 @@ def test_rebuilding_with_another_text_search_configuration(catalogue, settings):
     analyse()
     assert textsearch.column_configuration() == "simple"
     assert len(textsearch.keyword_ranking(textsearch.text_terms("the"), limit=20)) == len(catalogue)
+
+
+# -- bounded work (KEYWORD_MATCH_BUDGET) ------------------------------------------------------
+
+
+def term(lexeme, books):
+    return textsearch.Term(lexeme, 1.0, books)
+
+
+def test_retrieval_takes_the_rarest_terms_that_fit_the_budget():
+    terms = [term("common", 900.0), term("rare", 3.0), term("middling", 60.0), term("rarer", 1.0)]
+    assert {t.lexeme for t in textsearch.retrieval_terms(terms, 70)} == {"rarer", "rare", "middling"}
+    assert {t.lexeme for t in textsearch.retrieval_terms(terms, 10)} == {"rarer", "rare"}
+    # The rarest term is always looked up, even when it alone is over the budget.
+    assert {t.lexeme for t in textsearch.retrieval_terms([term("common", 900.0)], 10)} == {"common"}
+    assert set(textsearch.retrieval_terms(terms, None)) == set(terms)
+
+
+def test_terms_without_an_estimate_are_all_looked_up():
+    terms = [term("unknown", None), term("common", 900.0), term("rare", 3.0)]
+    assert {t.lexeme for t in textsearch.retrieval_terms(terms, 10)} == {"unknown", "rare"}
+
+
+def books_with(lexeme):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bookrec_book WHERE search_document @@ %s::tsquery", [lexeme])
+        return cursor.fetchone()[0]
+
+
+def test_terms_carry_their_estimated_number_of_books(catalogue):
+    books = {t.lexeme: t.books for t in textsearch.text_terms("voyage galapagos")}
+    # ANALYZE saw every row of this small table: the estimates are the counts.
+    assert books_with("voyag") > books_with("galapago") == 1
+    assert books["voyag"] == pytest.approx(books_with("voyag"), abs=0.5)
+    assert books["galapago"] == pytest.approx(1, abs=0.5)
+
+
+def test_a_budget_finds_books_by_their_rare_terms_and_scores_them_with_all(catalogue):
+    terms = textsearch.text_terms("a voyage to the galapagos")
+    unbounded = dict(textsearch.keyword_ranking(terms, budget=None))
+    bounded = textsearch.keyword_ranking(terms, budget=2)
+    # Only "galapagos" fits the budget: the books sharing only "voyage" are not read ...
+    assert titles(bounded) == ["The Voyage of the Beagle"]
+    assert len(unbounded) > 1
+    # ... and the one found scores as it does unbounded (its "voyage" counted too).
+    book, score = bounded[0]
+    assert score == pytest.approx(unbounded[book])
+
+
+def test_each_lookup_is_capped_at_the_budget_even_without_statistics(catalogue):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = %s::regclass", [Book._meta.db_table])
+    textsearch.forget_statistics()
+    terms = textsearch.text_terms("voyage")
+    assert terms[0].books is None
+    assert len(textsearch.keyword_ranking(terms, budget=None)) == books_with("voyag") > 2
+    assert len(textsearch.keyword_ranking(terms, budget=2)) == 2
+
+
+def test_the_default_budget_is_the_setting(catalogue, settings):
+    terms = textsearch.text_terms("a voyage to the galapagos")
+    assert len(textsearch.keyword_ranking(terms)) > 1
+    settings.BOOKREC = {**settings.BOOKREC, "KEYWORD_MATCH_BUDGET": 2}
+    assert titles(textsearch.keyword_ranking(terms)) == ["The Voyage of the Beagle"]
+
+
+def test_filtered_candidates_are_looked_up_within_the_budget(catalogue):
+    # Several books share "voyage"; among Darwin's books only one does, and a budget of one
+    # lookup row must find it rather than spend itself on books the filter drops.
+    terms = textsearch.text_terms("voyage")
+    darwin = Book.objects.filter(author="Charles Darwin")
+    assert titles(textsearch.keyword_ranking(terms, candidates=darwin, budget=1)) == ["The Voyage of the Beagle"]

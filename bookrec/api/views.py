@@ -90,6 +90,14 @@ class BookViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
     throttle_scope = None  # set per action (bookrec.api.throttling)
 
+    def filter_queryset(self, queryset):
+        # No filter asked for: skip building and validating an empty filter form (a third of
+        # a millisecond, on the hottest endpoint).
+        filterset_class = getattr(self, "filterset_class", None)
+        if filterset_class is not None and not set(self.request.query_params) & set(filterset_class.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_permissions(self):
         if self.action == "reembed":
             return [CanChangeBooks()]

@@ -1,9 +1,15 @@
+import time
 from itertools import islice
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from bookrec import schema
 from bookrec.catalogue import TITLE_MAX_LENGTH, import_books, read_rows
+from bookrec.management.commands.vector_index import add_build_arguments, build
+from bookrec.models import Book, EmbeddingStatus
+
+WAITING_HINT_AFTER = 30  # seconds without progress before asking whether a worker runs
 
 
 class Command(BaseCommand):
@@ -16,12 +22,20 @@ class Command(BaseCommand):
         parser.add_argument("path", help="catalogue.jsonl[.gz] or catalogue.csv[.gz]")
         parser.add_argument("--limit", type=int, help="import only the first N records")
         parser.add_argument("--batch-size", type=int, default=500, help="books written per transaction")
+        parser.add_argument(
+            "--defer-index", action="store_true",
+            help="for a large first load: drop the HNSW index, import, wait for the workers to embed "
+                 "every book, then build the index once (several times faster than keeping it up)",
+        )
+        add_build_arguments(parser)
 
     def handle(self, path, limit=None, batch_size=500, **options):
         try:  # a first pass counts the records (a CSV record may span lines) for the progress bar
             total = sum(1 for _ in islice(read_rows(path), limit))
         except (OSError, EOFError, ValueError) as exc:  # missing, unreadable, truncated .gz, unknown format
             raise CommandError(f"{path}: {exc}") from exc
+        if options["defer_index"] and schema.drop_index():
+            self.stdout.write("Dropped the HNSW index; it is built again once every book is embedded.")
         rows = islice(read_rows(path), limit)
         disable = options["verbosity"] == 0
         with tqdm(total=total, unit="book", desc="Importing", disable=disable) as progress:
@@ -35,3 +49,29 @@ class Command(BaseCommand):
             f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
             f"{len(report.rejected)} rejected; {report.queued} queued for embedding."
         )
+        if options["defer_index"]:
+            try:
+                self.wait_for_embedding(disable)
+            except KeyboardInterrupt:
+                raise CommandError(
+                    "Interrupted: the HNSW index is not built (recommendations are exact, and slow, "
+                    "without it). Run `manage.py vector_index build` once the books are embedded."
+                ) from None
+            build(self, options)
+
+    def wait_for_embedding(self, disable):
+        """Until no book is pending (embedded, failed or skipped: each is recorded on the book)."""
+        pending = Book.objects.filter(embedding_status=EmbeddingStatus.PENDING)
+        remaining = pending.count()
+        last_progress = time.monotonic()
+        with tqdm(total=remaining, unit="book", desc="Embedding (workers)", disable=disable) as progress:
+            while remaining:
+                time.sleep(1)
+                now_remaining = pending.count()
+                if now_remaining < remaining:
+                    last_progress = time.monotonic()
+                elif time.monotonic() - last_progress > WAITING_HINT_AFTER:
+                    progress.write("No book embedded for a while: is a Celery worker running? (Ctrl-C stops waiting.)")
+                    last_progress = time.monotonic()
+                progress.update(max(remaining - now_remaining, 0))
+                remaining = now_remaining
