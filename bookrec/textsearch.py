@@ -14,11 +14,12 @@ column's statistics target so that up to 100,000 lexemes are counted): nothing t
 
 The work is bounded, whatever the catalogue's size (the "max-score" idea of search
 engines): the books are *found* through the query's rarest terms only, rarest first, while
-their estimated matches fit in ``KEYWORD_MATCH_BUDGET``; every term found this way is then
-*scored* with all the query's terms. A common term ("book", "story") weighs little (its idf
-is small), so a book sharing nothing but common terms would rank low anyway; reading every
-such book is what made a query cost seconds at 100,000 books. Each term's index lookup is
-also capped at the budget, for statistics that are stale or missing.
+their estimated matches fit in ``KEYWORD_MATCH_BUDGET`` (each lookup is also capped at it, for
+statistics that are stale or missing); the index alone gives their partial scores; the best
+``RESCORED_PER_RESULT`` × limit of them are then read and *scored* with all the query's terms.
+A common term ("book", "story") weighs little (its idf is small), so a book sharing nothing
+but common terms would rank low anyway; reading and scoring every such book is what made a
+query cost seconds at 100,000 books. bench/keyword_ranking.py measures what this changes.
 """
 
 import math
@@ -48,27 +49,38 @@ _BOOK_TERMS = (
     " FROM {table} AS b, unnest(b.{column}) AS t WHERE b.id = %s"
 )
 # Term at a time, as search engines do: the GIN index gives the retrieval terms' books (each
-# lookup capped), and only those books are read, once, for their score over all the terms.
+# lookup capped) and their partial scores without reading them; the best of those are read
+# once each and scored with every term (unnest joins the book's lexemes with the terms).
 _RANKING = """
-    WITH terms(query, weight, retrieve) AS (
-        SELECT q::tsquery, w, r FROM unnest(%s::text[], %s::float8[], %s::bool[]) AS t(q, w, r)
+    WITH terms(lexeme, query, weight, retrieve) AS (
+        SELECT l, q::tsquery, w, r FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bool[]) AS t(l, q, w, r)
     ),
-    found AS (
-        SELECT DISTINCT matched.id
+    hits AS (
+        SELECT matched.id, sum(terms.weight) AS partial
           FROM terms CROSS JOIN LATERAL (
                    -- LIMIT keeps this a per-term GIN index lookup (never flattened into a join)
                    SELECT b.id FROM {table} AS b WHERE b.{column} @@ terms.query {candidates} LIMIT %s
                ) AS matched
          WHERE terms.retrieve
+         GROUP BY matched.id
+    ),
+    shortlist AS (
+        SELECT b.id, b.{column} AS document
+          FROM hits JOIN {table} AS b ON b.id = hits.id
+         WHERE NOT b.id = ANY(%s)
+         ORDER BY hits.partial / sqrt(greatest(length(b.{column}), 1)) DESC, b.id
+         LIMIT %s
     )
-    SELECT b.id,
-           (SELECT sum(terms.weight) FROM terms WHERE b.{column} @@ terms.query)
-               / sqrt(greatest(length(b.{column}), 1)) AS score
-      FROM found JOIN {table} AS b ON b.id = found.id
-     WHERE NOT b.id = ANY(%s)
-     ORDER BY score DESC, b.id
+    SELECT shortlist.id,
+           (SELECT sum(terms.weight) FROM unnest(shortlist.document) AS own JOIN terms ON terms.lexeme = own.lexeme)
+               / sqrt(greatest(length(shortlist.document), 1)) AS score
+      FROM shortlist
+     ORDER BY score DESC, shortlist.id
      LIMIT %s
 """
+# Books read and scored with every term, per book asked for: the rest can only gain the
+# weights of the common terms, which are small.
+RESCORED_PER_RESULT = 10
 
 
 @dataclass(frozen=True)
@@ -176,11 +188,12 @@ def retrieval_terms(terms, budget):
     return chosen
 
 
-def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET):
+def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET,
+                    rescored_per_result=RESCORED_PER_RESULT):
     """The ``limit`` best books among ``candidates`` for these terms: [(book, score)].
 
-    ``budget``: see the module's docstring (default ``KEYWORD_MATCH_BUDGET``; None reads
-    every book sharing any term).
+    ``budget``: see the module's docstring (default ``KEYWORD_MATCH_BUDGET``; None reads and
+    scores every book sharing any term: exact, and slow on a large catalogue).
     """
     limit = limit or bookrec_settings.DEFAULT_LIMIT
     budget = bookrec_settings.KEYWORD_MATCH_BUDGET if budget is UNSET else budget
@@ -198,8 +211,9 @@ def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budge
     )
     retrieve = retrieval_terms(terms, budget)
     params = [
-        [_tsquery_lexeme(term.lexeme) for term in terms], [term.weight for term in terms],
-        [term in retrieve for term in terms], *candidates_params, budget, list(exclude_ids), limit,
+        [term.lexeme for term in terms], [_tsquery_lexeme(term.lexeme) for term in terms],
+        [term.weight for term in terms], [term in retrieve for term in terms], *candidates_params, budget, list(exclude_ids),
+        limit * rescored_per_result if budget is not None else None, limit,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
