@@ -91,18 +91,10 @@ def prepare_database(server, shape):
 
 def stored_vectors(url):
     """ids, unit float32 rows of the stored (halfvec) vectors, and subject membership."""
-    from pgvector.psycopg import register_vector
-
     with scratch.connect(url) as conn:
-        register_vector(conn)
-        rows = conn.cursor(binary=True).execute(
-            "SELECT id, embedding, subjects FROM bookrec_book ORDER BY id"
-        ).fetchall()
-    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    matrix = np.stack([row[1].to_numpy() for row in rows]).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    subjects = [set(row[2]) for row in rows]
-    return ids, matrix, subjects
+        ids, matrix, (subjects,) = scratch.unit_vectors(
+            conn, "SELECT id, embedding, subjects FROM bookrec_book ORDER BY id", extra_columns=1)
+    return ids, matrix, [set(s) for s in subjects]
 
 
 def exact_neighbours(ids, matrix, rows, allowed=None):

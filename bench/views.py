@@ -19,10 +19,10 @@ from django.db import connection, transaction
 from django.http import Http404, JsonResponse
 from django.test.utils import CaptureQueriesContext
 from django.shortcuts import get_object_or_404
-from pgvector.psycopg import register_vector
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from bench.scratch import unit_vectors
 from bookrec.api.serializers import LimitSerializer, RankingSerializer
 from bookrec.api.filters import BookFilterSet
 from bookrec.api.views import BookViewSet, validated
@@ -69,15 +69,11 @@ def vectors_in_memory():
         dbname=settings["NAME"], host=settings["HOST"] or None, port=settings["PORT"] or None,
         user=settings["USER"] or None, password=settings["PASSWORD"] or None,
     ) as conn:
-        register_vector(conn)
-        rows = conn.cursor(binary=True).execute(
-            "SELECT id, embedding FROM bookrec_book"
+        ids, matrix, _ = unit_vectors(
+            conn, "SELECT id, embedding FROM bookrec_book"
             " WHERE embedding_status = 'embedded' AND embedding_model = %s ORDER BY id",
             [get_embedder().model_name],
-        ).fetchall()
-    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    matrix = np.stack([row[1].to_numpy() for row in rows]).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        )
     return ids, matrix
 
 
