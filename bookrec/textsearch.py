@@ -188,6 +188,14 @@ def retrieval_terms(terms, budget):
     return chosen
 
 
+def shortlist_size(terms, retrieve, budget, limit, rescored_per_result):
+    """How many books found are read and scored with every term (None: all of them). When
+    every term was looked up the partial scores are the scores: ``limit`` is enough."""
+    if budget is None:
+        return None
+    return limit if len(retrieve) == len(terms) else limit * rescored_per_result
+
+
 def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET,
                     rescored_per_result=RESCORED_PER_RESULT):
     """The ``limit`` best books among ``candidates`` for these terms: [(book, score)].
@@ -213,7 +221,7 @@ def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budge
     params = [
         [term.lexeme for term in terms], [_tsquery_lexeme(term.lexeme) for term in terms],
         [term.weight for term in terms], [term in retrieve for term in terms], *candidates_params, budget, list(exclude_ids),
-        limit * rescored_per_result if budget is not None else None, limit,
+        shortlist_size(terms, retrieve, budget, limit, rescored_per_result), limit,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

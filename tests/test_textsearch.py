@@ -163,3 +163,11 @@ def test_filtered_candidates_are_looked_up_within_the_budget(catalogue):
     terms = textsearch.text_terms("voyage")
     darwin = Book.objects.filter(author="Charles Darwin")
     assert titles(textsearch.keyword_ranking(terms, candidates=darwin, budget=1)) == ["The Voyage of the Beagle"]
+
+
+def test_when_every_term_fits_the_budget_the_answer_is_the_exact_one(catalogue):
+    terms = textsearch.text_terms("a voyage round the world to the galapagos islands")
+    exact = textsearch.keyword_ranking(terms, budget=None, limit=5)
+    assert textsearch.retrieval_terms(terms, 10_000) == set(terms)
+    for limit in (1, 3, 5):
+        assert textsearch.keyword_ranking(terms, budget=10_000, limit=limit) == exact[:limit]
