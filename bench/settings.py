@@ -13,6 +13,8 @@ BOOKREC = {
     **BOOKREC,
     "EMBEDDER": os.environ.get("BOOKREC_EMBEDDER", "bookrec.embedders.hashing.HashingEmbedder"),
     "EMBEDDING_DIMENSIONS": int(os.environ.get("EMBEDDING_DIMENSIONS") or 1024),
+    # BOOKREC_HNSW_EF_SEARCH=100 bench/similar.py ...: what a larger ef_search gives.
+    "HNSW_EF_SEARCH": int(os.environ.get("BOOKREC_HNSW_EF_SEARCH") or BOOKREC.get("HNSW_EF_SEARCH", 40)),
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # The load generator is one client: search's per-client throttle would answer it 429.

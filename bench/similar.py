@@ -234,6 +234,7 @@ def main(argv=None):
         "books": args.books, "dimensions": shape.dimensions, "workers": args.workers,
         "database": scratch.facts(url), "server": scratch.server_facts(url), "seconds": round(time.monotonic() - started, 1),
         "cpus": os.cpu_count(), "uptime_before": uptime_before, "uptime_after": load_average(),
+        "hnsw_ef_search": os.environ.get("BOOKREC_HNSW_EF_SEARCH") or "the app's default",
     }
     if args.json:
         print(json.dumps(results, indent=2))
