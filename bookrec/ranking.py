@@ -96,9 +96,10 @@ def rank(query, *, mode, candidates=None, options=RankingOptions()):
 
 
 def candidate_books(candidates=None):
-    """The candidates (default: every book), without the full-text document: it is never
-    shown, and not worth reading with every book."""
-    return (candidates if candidates is not None else Book.objects.all()).defer(textsearch.SEARCH_COLUMN)
+    """The candidates (default: every book), without the full-text document and the vector:
+    neither is shown, and the stages that need vectors read them in SQL (similarity) or in
+    one query (diversity, ``stored_vectors``)."""
+    return (candidates if candidates is not None else Book.objects.all()).defer(textsearch.SEARCH_COLUMN, "embedding")
 
 
 def vector_stage(query, candidates, pool):

@@ -120,6 +120,13 @@ def test_diversity_reads_every_candidate_vector_in_one_query(catalogue):
     assert diverse == plain + 1
 
 
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_ranked_books_never_load_their_vectors(catalogue, mode):
+    options = RankingOptions(limit=5, diversity=0.3)
+    found = ranking.rank_similar(catalogue["Moby-Dick"], mode=mode, options=options).results
+    assert found and all("embedding" in item.book.get_deferred_fields() for item in found)
+
+
 def test_keyword_mode_works_for_a_book_not_embedded_yet(client, catalogue):
     book = Book.objects.create(title="The Whale Hunters", author="Anon", summary="Whaling ships hunt the whale at sea.")
     payload = similar(client, book, mode="keyword", limit=2)
