@@ -76,13 +76,6 @@ def facts(url):
         return dict(conn.execute("SELECT name, value FROM bench_complete").fetchall())
 
 
-def drop_hnsw_index(conn):
-    """Drop the app's HNSW index and return the statement that recreates it as migrated."""
-    definition = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [HNSW_INDEX]).fetchone()[0]
-    conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(HNSW_INDEX)))
-    return definition
-
-
 def unit_vectors(conn, query, params=(), extra_columns=0):
     """Run ``query`` (id, embedding[, extra columns ...], ordered by id) and return the ids, the
     vectors as unit float32 rows and the extra columns' values; streamed into one preallocated
