@@ -113,12 +113,15 @@ def run_launcher(clone, env, catalogue, limit, port, name):
 
 
 def catalogue_texts(path, limit):
-    """The texts the pipeline embeds for these rows (bookrec.documents, default template)."""
+    """The texts the pipeline embeds for these rows (bookrec's own Book registration, with
+    the default settings)."""
     from django.conf import settings
 
     if not settings.configured:
         settings.configure()
-    from bookrec.documents import document_text, has_embeddable_text
+    from bookrec.registry import registrations
+
+    registration = registrations()["bookrec.Book"]
 
     opener = gzip.open if path.suffix == ".gz" else open
     texts = []
@@ -128,8 +131,8 @@ def catalogue_texts(path, limit):
                 break
             book = SimpleNamespace(**{k: None for k in ("title", "author", "summary", "language", "subjects", "year")})
             book.__dict__.update(json.loads(line))
-            if has_embeddable_text(book):
-                texts.append(document_text(book))
+            if registration.has_text(book):
+                texts.append(registration.render(book))
     return texts
 
 

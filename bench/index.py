@@ -40,13 +40,16 @@ def parse_args(argv=None):
 
 
 def copy_table(conn, column_type):
-    """The books' vectors as ``column_type``, kept in the row like the app's (STORAGE MAIN)."""
+    """The books' current vectors (as the app reads them) as ``column_type``, kept in the row
+    like the app's (STORAGE MAIN)."""
     table = sql.Identifier(TABLE)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
     conn.execute(sql.SQL(
         "CREATE TABLE {} (id bigint PRIMARY KEY, subjects varchar(200)[], embedding {} STORAGE MAIN)"
     ).format(table, sql.SQL(column_type)))
-    conn.execute(sql.SQL("INSERT INTO {} SELECT id, subjects, embedding FROM bookrec_book").format(table))
+    query, params = scratch.vectors_query(subjects=True)
+    conn.execute(sql.SQL("INSERT INTO {} SELECT v.object_id, v.subjects, v.embedding::{} FROM ({}) AS v").format(
+        table, sql.SQL(column_type), sql.SQL(query)), params)
     conn.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
 
 

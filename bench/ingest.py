@@ -79,9 +79,26 @@ class PeakMemory:
         self.thread.join()
 
 
-def counts(url):
+def active_space(embedder_env):
+    """The embedding space a site with this embedder fills: the embedder's ``model_name``, as
+    the app computes it (``indexing.active_space``)."""
+    from types import SimpleNamespace
+
+    from django.utils.module_loading import import_string
+
+    from bookrec.conf import DEFAULTS
+
+    embedder = import_string(embedder_env["BOOKREC_EMBEDDER"])
+    return embedder(SimpleNamespace(**{**DEFAULTS, "EMBEDDING_DIMENSIONS": int(embedder_env["EMBEDDING_DIMENSIONS"])})).model_name
+
+
+def counts(url, space):
+    """The embedding states in ``space``: {status: count} (the benchmark settings register the
+    books alone)."""
     with scratch.connect(url) as conn:
-        return dict(conn.execute("SELECT embedding_status, count(*) FROM bookrec_book GROUP BY 1").fetchall())
+        return dict(conn.execute(
+            "SELECT status, count(*) FROM bookrec_embedding WHERE space = %s GROUP BY 1", [space]
+        ).fetchall())
 
 
 def pipeline_run(server, books, embedder_env, *, catalogue, pool, concurrency, log_dir, live_index=True):
@@ -93,6 +110,7 @@ def pipeline_run(server, books, embedder_env, *, catalogue, pool, concurrency, l
     """
     name = f"bookrec_bench_ingest_{embedder_env['EMBEDDING_DIMENSIONS']}_{books}"
     url = scratch.recreate(server, name, env=embedder_env)
+    space = active_space(embedder_env)
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
     env = scratch.bench_env(url, **embedder_env, CELERY_BROKER_URL=broker,
                             BOOKREC_CELERY_QUEUE=f"bench-ingest-{uuid.uuid4().hex[:8]}")
@@ -111,7 +129,7 @@ def pipeline_run(server, books, embedder_env, *, catalogue, pool, concurrency, l
             started = time.monotonic()
             importing = subprocess.Popen(command, cwd=scratch.ROOT, env=env, stdout=subprocess.PIPE, text=True)
             imported = import_finished(importing)
-            while (status := counts(url)).get("pending", 0):
+            while (status := counts(url, space)).get("pending", 0):
                 time.sleep(0.2)
             embedded_after = time.monotonic() - started
             if importing.wait() != 0:
@@ -153,17 +171,18 @@ def raw_model_throughput(catalogue, books, half):
     django.setup()
     from bookrec.catalogue import clean_record, read_rows
     from bookrec.conf import bookrec_settings
-    from bookrec.documents import document_text
     from bookrec.embedders import get_embedder
     from bookrec.models import Book
+    from bookrec.registry import registration_for
 
+    registration = registration_for(Book)
     texts = []
     for index, (_, record) in enumerate(read_rows(catalogue)):
         if index == books:  # the records `import_books --limit` imports
             break
         book = Book(**clean_record(record))
-        if book.summary:
-            texts.append(document_text(book))
+        if registration.has_text(book):
+            texts.append(registration.render(book))
     texts = texts[: len(texts) // 2] if half == 0 else texts[len(texts) // 2:]
     embedder = get_embedder()
     embedder._embed(texts[:4], is_query=False)  # load the model first

@@ -1,6 +1,6 @@
 """Recommendation quality on a real catalogue: P@10 of "similar books" per ranking mode.
 
-    python bench/quality.py CATALOGUE.jsonl[.gz] [--json]
+    python bench/quality.py CATALOGUE.jsonl[.gz] [--json] [--limit N]
 
 Imports the catalogue into a scratch database (created here, dropped at the end) on the
 server of DATABASE_URL, or on the embedded PostgreSQL when it is unset; embeds it with the
@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -163,37 +164,39 @@ def rank_chunk(pks):
     excl_author lists exactly as the service computes them with that filter (each book's
     vector and keyword scores do not depend on the other candidates)."""
     from bookrec import ranking, textsearch
-    from bookrec.documents import document_text
+    from bookrec.models import Book
     from bookrec.recommendations import stored_vector
+    from bookrec.registry import registration_for
 
     books = _books
     neighbours = {mode: {variant: {} for variant in VARIANTS} for mode in MODES[:4]}
-    candidates = ranking.candidate_books()
+    registration = registration_for(Book)
+    candidates = registration.objects()
     plain = ranking.RankingOptions(limit=TOP)
     diverse = ranking.RankingOptions(limit=TOP, diversity=DIVERSITY, max_per_author=MAX_PER_AUTHOR)
     pool = ranking.candidate_pool_size(TOP, ranking.Mode.HYBRID, plain)
     for pk in pks:
         book = books[pk]
         query = ranking.Query(
-            vector=stored_vector(book), terms=textsearch.book_terms(book),
-            text=document_text(book), exclude_ids=(book.pk,),
+            vector=stored_vector(registration, book), terms=textsearch.object_terms(registration, book),
+            text=registration.render(book), exclude_ids=(book.pk,),
         )
         same_author = _by_author.get(book.author, set()) - {pk}
-        by_vector = ranking.vector_stage(query, candidates, pool + len(same_author))
-        by_keyword = ranking.keyword_stage(query, candidates, pool + len(same_author))
+        by_vector = ranking.vector_stage(query, registration, candidates, pool + len(same_author))
+        by_keyword = ranking.keyword_stage(query, registration, candidates, pool + len(same_author))
         for variant in VARIANTS:
             removed = same_author if variant == "excl_author" else set()
-            vector_list = [item for item in by_vector if item.book.pk not in removed][:pool]
-            keyword_list = [item for item in by_keyword if item.book.pk not in removed][:pool]
-            fused = ranking.fused(vector_list, keyword_list, query)
+            vector_list = [item for item in by_vector if item.object.pk not in removed][:pool]
+            keyword_list = [item for item in by_keyword if item.object.pk not in removed][:pool]
+            fused = ranking.fused(vector_list, keyword_list)
             shaped = {
-                "vector": ranking.shape(vector_list, query, mode="vector", options=plain),
-                "keyword": ranking.shape(keyword_list, query, mode="keyword", options=plain),
-                "hybrid": ranking.shape(fused, query, mode="hybrid", options=plain),
-                "hybrid_diverse": ranking.shape(fused, query, mode="hybrid", options=diverse),
+                "vector": ranking.shape(vector_list, query, registration, mode="vector", options=plain),
+                "keyword": ranking.shape(keyword_list, query, registration, mode="keyword", options=plain),
+                "hybrid": ranking.shape(fused, query, registration, mode="hybrid", options=plain),
+                "hybrid_diverse": ranking.shape(fused, query, registration, mode="hybrid", options=diverse),
             }
             for mode, found in shaped.items():
-                neighbours[mode][variant][pk] = [item.book.pk for item in found.results]
+                neighbours[mode][variant][pk] = [item.object.pk for item in found.results]
     return neighbours
 
 
@@ -236,18 +239,21 @@ def baseline_neighbours(books):
 # -- the run -------------------------------------------------------------------------------
 
 
-def run(path, progress):
+def run(path, progress, limit=None):
     from django.core.management import call_command
     from django.db import connection
 
     from bench.embedding import embed_pending
     from bookrec.catalogue import import_books, read_rows
-    from bookrec.models import Book
+    from bookrec.indexing import table
+    from bookrec.models import Book, Document
+    from bookrec.recommendations import current_vectors
+    from bookrec.registry import registration_for
 
     timings = {}
     started = time.monotonic()
     call_command("migrate", verbosity=0)
-    report = import_books(read_rows(path))
+    report = import_books(islice(read_rows(path), limit))
     log(f"Imported {report.created} books ({len(report.rejected)} rejected: "
         + "; ".join(f"line {n}: {reason}" for n, reason in report.rejected[:5]) + ")")
     timings["import_s"] = round(time.monotonic() - started, 1)
@@ -257,10 +263,11 @@ def run(path, progress):
     timings["embed_s"] = round(time.monotonic() - started, 1)
     log(f"Vectors: {cached} from the cache, {computed} computed in {timings['embed_s']} s.")
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Book._meta.db_table}")  # the lexeme statistics keyword ranking reads
+        cursor.execute(f"ANALYZE {table(Document)}")  # the lexeme statistics keyword ranking reads
 
     labels = read_labels(path)
-    books = Book.objects.with_current_embedding().defer("search_document").in_bulk()
+    embedded = current_vectors(registration_for(Book)).values("object_id")
+    books = Book.objects.filter(pk__in=embedded).in_bulk()
     books = {pk: book for pk, book in sorted(books.items()) if book.external_id in labels}
 
     started = time.monotonic()
@@ -288,6 +295,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("catalogue", help="JSON Lines catalogue (optionally .gz), e.g. ../shared/data/gutenberg-dev.jsonl.gz")
     parser.add_argument("--json", action="store_true", help='print {"<mode>": {"<label set>": {"all": P, "excl_author": P}}}')
+    parser.add_argument("--limit", type=int, help="import only the first N books (a quick check, not a result)")
     args = parser.parse_args(argv)
     if not Path(args.catalogue).exists():
         parser.error(f"{args.catalogue}: no such file")
@@ -305,7 +313,7 @@ def main(argv=None):
 
     django.setup()
     try:
-        results, info = run(args.catalogue, progress=not args.json or sys.stderr.isatty())
+        results, info = run(args.catalogue, progress=not args.json or sys.stderr.isatty(), limit=args.limit)
     finally:
         drop_scratch_database(server_url, name)
     if args.json:

@@ -3,9 +3,15 @@
 Each benchmark names its database after everything that shapes the data in it, so a rerun
 with the same parameters reuses it and a different parameter makes a new one. The schema
 comes from the app's own migrations (run with the benchmark settings); a database is only
-reused once it has been marked complete.
+reused once it has been marked complete, and while the app's migrations are the ones that
+made it.
+
+A benchmark that reads or writes bookrec's records in its own process sets Django up on its
+scratch database (``use_database``) and asks the app for what names them (the content type,
+the active space, the index).
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-HNSW_INDEX = "bookrec_book_embedding_hnsw"
+MIGRATIONS = ROOT / "bookrec" / "migrations"
 
 
 def server_url():
@@ -43,12 +49,67 @@ def bench_env(url, **extra):
     return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bench.settings", **extra}
 
 
+def schema_digest():
+    """A fingerprint of the app's migrations: a database made by other ones is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(MIGRATIONS.glob("[0-9]*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def is_complete(server, name):
+    """Whether the database exists, was marked complete, and by the app's current migrations."""
     with connect(server, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             return False
     with connect(database_url(server, name)) as conn:
-        return bool(conn.execute("SELECT to_regclass('bench_complete') IS NOT NULL").fetchone()[0])
+        if not conn.execute("SELECT to_regclass('bench_complete') IS NOT NULL").fetchone()[0]:
+            return False
+        row = conn.execute("SELECT value FROM bench_complete WHERE name = 'schema'").fetchone()
+    return row is not None and row[0] == schema_digest()
+
+
+def use_database(url):
+    """Set Django up in this process, with the benchmark settings, on ``url`` (once)."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        if settings.DATABASES["default"]["NAME"] != urlsplit(url).path.lstrip("/"):
+            raise RuntimeError(f"Django is already set up on another database than {url}")
+        return
+    os.environ.update(bench_env(url))
+    django.setup()
+
+
+def book_registration():
+    from bookrec.models import Book
+    from bookrec.registry import registration_for
+
+    return registration_for(Book)
+
+
+def hnsw_index():
+    """The name of the app's HNSW index of the books' vectors in the active space."""
+    from bookrec import schema
+
+    return schema.index_name(book_registration())
+
+
+def vectors_query(subjects=False):
+    """SQL and parameters of the app's own current vectors of the books (``object_id``,
+    ``embedding``[, the book's ``subjects``]), by id: what recommendations search."""
+    from django.db.models import OuterRef, Subquery
+
+    from bookrec.models import Book
+    from bookrec.recommendations import current_vectors
+
+    rows = current_vectors(book_registration())
+    columns = ["object_id", "embedding"]
+    if subjects:
+        rows = rows.annotate(subjects=Subquery(Book.objects.filter(pk=OuterRef("object_id")).values("subjects")[:1]))
+        columns.append("subjects")
+    return rows.order_by("object_id").values_list(*columns).query.sql_with_params()
 
 
 def recreate(server, name, env=None):
@@ -67,7 +128,7 @@ def recreate(server, name, env=None):
 def mark_complete(url, **facts):
     with connect(url) as conn:
         conn.execute("CREATE TABLE bench_complete (name text PRIMARY KEY, value text)")
-        for key, value in facts.items():
+        for key, value in {**facts, "schema": schema_digest()}.items():
             conn.execute("INSERT INTO bench_complete VALUES (%s, %s)", [key, str(value)])
 
 

@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import load, scratch, servers  # noqa: E402
 from bench.synthetic import FILTER_SUBJECTS, Shape, load_books  # noqa: E402
-from bookrec.embedders.hashing import HashingEmbedder  # noqa: E402
 
 LIMIT = 10
 VECTOR = "/api/books/%d/similar/?mode=vector"  # what recall@10 against exact neighbours measures
@@ -65,41 +64,49 @@ def say(message):
 
 
 def prepare_database(server, shape):
-    """The scratch database for ``shape``: reused when complete, else built the app's first-load
-    way: `manage.py vector_index drop`, one binary COPY, `manage.py vector_index build` (its
-    time includes starting the command, about a second)."""
+    """The scratch database for ``shape`` (Django is set up on it in this process): reused when
+    complete, else built the app's first-load way: `manage.py vector_index drop`, a binary COPY
+    of the books and one of their vectors (bookrec_embedding, the active space) with the
+    documents written between them by the app, `manage.py vector_index build` (its time
+    includes starting the command, about a second)."""
     name = f"bookrec_bench_similar_{shape.books}_{shape.digest()}"
     url = scratch.database_url(server, name)
+    scratch.use_database(url)
     if scratch.is_complete(server, name):
         say(f"Reusing the scratch database {name}.")
         return url
     say(f"Building the scratch database {name} ({shape.books} books) ...")
     url = scratch.recreate(server, name)
     vector_index = [sys.executable, "manage.py", "vector_index"]
-    servers.run([*vector_index, "drop"], scratch.bench_env(url))
+    model = ["--model", scratch.book_registration().label]
+    servers.run([*vector_index, "drop", *model], scratch.bench_env(url))
     with scratch.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
-        load_books(conn, shape, HashingEmbedder.model)
+        load_books(conn, shape)
         load_seconds = time.perf_counter() - started
         say(f"  loaded in {load_seconds:.1f}s; building the HNSW index ...")
         started = time.perf_counter()
-        servers.run([*vector_index, "build", "--maintenance-work-mem", "4GB", "--parallel-workers", "2"],
+        servers.run([*vector_index, "build", *model, "--maintenance-work-mem", "4GB", "--parallel-workers", "2"],
                     scratch.bench_env(url))
         index_seconds = time.perf_counter() - started
         say(f"  index built in {index_seconds:.1f}s")
         scratch.mark_complete(
             url, load_seconds=round(load_seconds, 1), index_seconds=round(index_seconds, 1),
-            index_bytes=scratch.relation_bytes(conn, scratch.HNSW_INDEX),
-            table_bytes=scratch.relation_bytes(conn, "bookrec_book"),
+            index_bytes=scratch.relation_bytes(conn, scratch.hnsw_index()),
+            table_bytes=scratch.relation_bytes(conn, "bookrec_embedding"),
+            books_table_bytes=scratch.relation_bytes(conn, "bookrec_book"),
         )
     return url
 
 
 def stored_vectors(url):
-    """ids, unit float32 rows of the stored (halfvec) vectors, and subject membership."""
+    """ids, unit float32 rows of the app's current (halfvec) vectors, and subject membership."""
+    from django.db import connections
+
+    query, params = scratch.vectors_query(subjects=True)
+    connections.close_all()  # no connection may cross the load generator's fork
     with scratch.connect(url) as conn:
-        ids, matrix, (subjects,) = scratch.unit_vectors(
-            conn, "SELECT id, embedding, subjects FROM bookrec_book ORDER BY id", extra_columns=1)
+        ids, matrix, (subjects,) = scratch.unit_vectors(conn, query, params, extra_columns=1)
     return ids, matrix, [set(s) for s in subjects]
 
 
@@ -153,9 +160,9 @@ def measure(base, path_format, cycle_ids, truth, *, sample, latency_requests, rp
 
 
 def index_used(base, book_id, query=""):
-    """Whether the plan of the API's query (bench/views.py: explain) scans the HNSW index."""
+    """Whether the plan of the API's query (bench/views.py: explain) scans the app's HNSW index."""
     with urllib.request.urlopen(f"{base}/bench/explain/{book_id}/{query}", timeout=60) as response:
-        return any(scratch.HNSW_INDEX in line for line in json.load(response)["plan"])
+        return any(scratch.hnsw_index() in line for line in json.load(response)["plan"])
 
 
 def load_average():

@@ -32,7 +32,7 @@ class Shape:
     noise: float = 0.4
     shared_direction: float = 0.5
     seed: int = 20250801
-    version: int = 3  # bump when the generator or the schema changes
+    version: int = 3  # bump when the generator changes (a database of an older schema is rebuilt anyway)
 
     def digest(self):
         """Short fingerprint of every parameter, for naming the scratch database."""
@@ -65,31 +65,66 @@ def subjects_of(number):
     return [f"{prefix}{number % count}" for prefix, count in FILTER_SUBJECTS.values()]
 
 
-COLUMNS = [
-    ("title", "varchar"), ("author", "varchar"), ("summary", "text"), ("language", "varchar"),
-    ("subjects", "varchar[]"), ("year", "int2"), ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"), ("embedding", "halfvec"), ("embedding_model", "varchar"),
-    ("content_hash", "varchar"), ("embedded_hash", "varchar"), ("embedding_status", "varchar"),
-    ("embedding_error", "text"), ("embedded_at", "timestamptz"),
+BOOK_COLUMNS = [
+    ("id", "int8"), ("title", "varchar"), ("author", "varchar"), ("summary", "text"), ("language", "varchar"),
+    ("subjects", "varchar[]"), ("year", "int2"), ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
+]
+EMBEDDING_COLUMNS = [
+    ("model_label", "varchar"), ("object_id", "int8"), ("space", "varchar"), ("embedding", "halfvec"),
+    ("embedded_hash", "varchar"), ("status", "varchar"), ("error", "text"), ("embedded_at", "timestamptz"),
 ]
 
 
-def load_books(conn, shape, model_name, progress=None):
-    """Append ``shape.books`` embedded books with one binary COPY."""
+def copy_rows(conn, table, columns, rows):
+    """One binary COPY of ``rows`` into ``table``."""
+    statement = f"COPY {table} ({', '.join(name for name, _ in columns)}) FROM STDIN (FORMAT BINARY)"
+    with conn.cursor().copy(statement) as copy:
+        copy.set_types([kind for _, kind in columns])
+        for row in rows:
+            copy.write_row(row)
+
+
+def load_books(conn, shape, progress=None):
+    """Append ``shape.books`` embedded books: the books and their vectors in the app's active
+    space with a binary COPY each (per chunk of books), their documents (fingerprint and
+    full-text terms) written by the app's own ``indexing.write_documents``. ``conn`` is a
+    psycopg connection (autocommit) to the database Django is set up on
+    (``scratch.use_database``)."""
+    from bookrec import indexing, schema
+    from bookrec.models import Book, Document, Embedding, EmbeddingStatus
+    from bookrec.registry import registration_for
+
+    registration = registration_for(Book)
+    if schema.space_dimensions() != shape.dimensions:
+        raise ValueError(f"The active space ({indexing.active_space()}) has {schema.space_dimensions()} dimensions,"
+                         f" the synthetic vectors {shape.dimensions}: set EMBEDDING_DIMENSIONS={shape.dimensions}.")
+    space = indexing.active_space()
+    books_table, embeddings_table = Book._meta.db_table, Embedding._meta.db_table
     register_vector(conn)
     now = conn.execute("SELECT now()").fetchone()[0]
-    statement = f"COPY bookrec_book ({', '.join(name for name, _ in COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    first_id = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {books_table}").fetchone()[0]
     number = 0
-    with conn.cursor().copy(statement) as copy:
-        copy.set_types([kind for _, kind in COLUMNS])
-        for vectors in vector_chunks(shape):
-            for vector in vectors:
-                copy.write_row((
-                    f"Synthetic book {number}", f"Author {number % 5000}", "", "en",
-                    subjects_of(number), 1800 + number % 220, now, now,
-                    HalfVector(vector), model_name, "", "", "embedded", "", now,
-                ))
-                number += 1
-            if progress:
-                progress(number)
-    conn.execute("ANALYZE bookrec_book")
+    for vectors in vector_chunks(shape):
+        books = [
+            Book(id=first_id + number + offset, title=f"Synthetic book {number + offset}",
+                 author=f"Author {(number + offset) % 5000}", summary="", language="en",
+                 subjects=subjects_of(number + offset), year=1800 + (number + offset) % 220,
+                 created_at=now, updated_at=now)
+            for offset in range(len(vectors))
+        ]
+        copy_rows(conn, books_table, BOOK_COLUMNS, (
+            [getattr(book, name) for name, _ in BOOK_COLUMNS] for book in books
+        ))
+        hashes = [registration.content_hash(book) for book in books]
+        indexing.write_documents(registration, books, hashes)
+        copy_rows(conn, embeddings_table, EMBEDDING_COLUMNS, (
+            (registration.model_label, book.id, space, HalfVector(vector), text_hash, EmbeddingStatus.EMBEDDED.value,
+             "", now)
+            for book, text_hash, vector in zip(books, hashes, vectors)
+        ))
+        number += len(books)
+        if progress:
+            progress(number)
+    conn.execute(f"SELECT setval(pg_get_serial_sequence('{books_table}', 'id'), max(id)) FROM {books_table}")
+    for model in (Book, Document, Embedding):
+        conn.execute(f"ANALYZE {model._meta.db_table}")

@@ -22,14 +22,13 @@ from django.shortcuts import get_object_or_404
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from bench.scratch import unit_vectors
+from bench.scratch import book_registration, unit_vectors, vectors_query
 from bookrec.api.serializers import LimitSerializer, RankingSerializer
 from bookrec.api.filters import BookFilterSet
 from bookrec.api.views import BookViewSet, validated
-from bookrec.embedders import get_embedder
 from bookrec.models import Book
 from bookrec.ranking import Mode, Ranking, rank_similar
-from bookrec.recommendations import Recommendation, apply_search_settings
+from bookrec.recommendations import Recommendation, apply_search_settings, current_vectors
 
 api_similar = BookViewSet.as_view({"get": "similar"})
 
@@ -62,18 +61,16 @@ def limit_of(request):
 
 @lru_cache(maxsize=1)
 def vectors_in_memory():
-    """Every current vector, unit length, loaded once per worker process (binary COPY-speed
-    fetch on a connection of its own, so the ORM's connection keeps its type adapters)."""
+    """Every current vector (the app's own query of them: ``current_vectors``), unit length,
+    loaded once per worker process (binary COPY-speed fetch on a connection of its own, so the
+    ORM's connection keeps its type adapters)."""
+    query, params = vectors_query()
     settings = connection.settings_dict
     with psycopg.connect(
         dbname=settings["NAME"], host=settings["HOST"] or None, port=settings["PORT"] or None,
         user=settings["USER"] or None, password=settings["PASSWORD"] or None,
     ) as conn:
-        ids, matrix, _ = unit_vectors(
-            conn, "SELECT id, embedding FROM bookrec_book"
-            " WHERE embedding_status = 'embedded' AND embedding_model = %s ORDER BY id",
-            [get_embedder().model_name],
-        )
+        ids, matrix, _ = unit_vectors(conn, query, params)
     return ids, matrix
 
 
@@ -89,11 +86,11 @@ def numpy_in_memory(request, pk):
 @api_view(["GET"])
 def naive_per_request(request, pk):
     book = get_object_or_404(Book, pk=pk)
-    rows = list(Book.objects.with_current_embedding().values_list("pk", "embedding"))
+    rows = list(current_vectors(book_registration()).values_list("object_id", "embedding"))
     ids = np.array([row[0] for row in rows])
     matrix = np.array([row[1] for row in rows], dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    query = np.array(book.embedding, dtype=np.float32)
+    query = matrix[np.flatnonzero(ids == book.pk)[0]].copy()  # the book's own vector, among the rest
     return ranked_response(top_books(ids, matrix, query, pk, limit_of(request)))
 
 

@@ -1,18 +1,156 @@
+"""The admin: ``RecommendationAdminMixin`` gives any registered model's ModelAdmin the embedding
+state, the re-embed actions, the similar-objects panel and semantic search; ``BookAdmin`` is
+bookrec's own Book with it.
+
+A host adds it to its own admin::
+
+    @admin.register(Article)
+    class ArticleAdmin(RecommendationAdminMixin, admin.ModelAdmin):
+        ...
+"""
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Func, F
+from django.db.models import Count, F, Func
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.translation import ngettext
 
-from bookrec import pipeline, recommendations
+from bookrec import indexing, recommendations, tasks
 from bookrec.conf import bookrec_settings
-from bookrec.models import Book
+from bookrec.models import Book, EmbeddingStatus
 from bookrec.ranking import Mode, RankingOptions, rank_similar
-from bookrec.search import SearchUnavailable, search_books
+from bookrec.search import SearchUnavailable, search_objects
 
-SIMILAR_BOOKS_SHOWN = 10
-SEMANTIC_RESULTS_SHOWN = 20
+EMBEDDING_FIELDS = ["embedding_status", "embedding_error", "embedding_model", "embedded_at"]
+
+
+class EmbeddingStatusFilter(admin.SimpleListFilter):
+    title = "embedding status"
+    parameter_name = "embedding_status"
+
+    def lookups(self, request, model_admin):
+        return EmbeddingStatus.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(embedding_status=self.value()) if self.value() else queryset
+
+
+def counted(count, opts):
+    """"3 books", "1 book": the model's own names."""
+    return f"{count} {opts.verbose_name if count == 1 else opts.verbose_name_plural}"
+
+
+@admin.action(description="Re-embed selected %(verbose_name_plural)s", permissions=["change"])
+def reembed_selected(modeladmin, request, queryset):
+    queued = tasks.reembed(queryset)
+    modeladmin.message_user(request, f"Queued {counted(queued, modeladmin.opts)} for embedding.", messages.SUCCESS)
+
+
+def chosen_mode(value, default):
+    return value if value in Mode.values else default
+
+
+class RecommendationAdminMixin:
+    """For the ModelAdmin of a model registered in ``BOOKREC["MODELS"]``."""
+
+    change_form_template = "admin/bookrec/change_form.html"
+    change_list_template = "admin/bookrec/change_list.html"
+    similar_shown = 10
+    semantic_results_shown = 20
+
+    def get_queryset(self, request):
+        return indexing.with_embedding_state(super().get_queryset(request))
+
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        return shown + [name for name in ("embedding_status",) if name not in shown]
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        return filters if EmbeddingStatusFilter in filters else [EmbeddingStatusFilter, *filters]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [name for name in EMBEDDING_FIELDS if name not in fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.has_change_permission(request):
+            actions["reembed_selected"] = self.get_action(reembed_selected)
+        return actions
+
+    @admin.display(description="Embedding status", ordering="embedding_status")
+    def embedding_status(self, obj):
+        return EmbeddingStatus(obj.embedding_status).label
+
+    @admin.display(description="Embedding model", ordering="embedding_model")
+    def embedding_model(self, obj):
+        return obj.embedding_model
+
+    @admin.display(description="Embedding error")
+    def embedding_error(self, obj):
+        return obj.embedding_error
+
+    @admin.display(description="Embedded at", ordering="embedded_at")
+    def embedded_at(self, obj):
+        return obj.embedded_at
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        custom = [
+            path("reembed-stale/", self.admin_site.admin_view(self.reembed_stale_view),
+                 name="%s_%s_reembed_stale" % info),
+        ]
+        return custom + super().get_urls()
+
+    def reembed_stale_view(self, request):
+        """Queue every object that is pending, failed, or has no vector from the current model."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        queued = tasks.reembed_stale_or_failed(self.model)
+        self.message_user(
+            request, f"Queued {counted(queued, self.opts).replace(' ', ' stale or failed ', 1)} for embedding.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % (self.opts.app_label, self.opts.model_name)))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            mode = chosen_mode(request.GET.get("similar_mode"), bookrec_settings.SIMILAR_MODE)
+            extra_context.update(similar_mode=mode, modes=Mode.choices)
+            try:
+                found = rank_similar(obj, mode=mode, options=RankingOptions(limit=self.similar_shown))
+                extra_context["similar_books"] = found.results
+            except recommendations.NotEmbedded as exc:
+                extra_context["similar_books_unavailable"] = f"{exc} The keyword mode works without one."
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        """The list, with a semantic query box: its results are shown above the list."""
+        # The "re-embed everything stale or failed" button (change_list.html) is shown to
+        # those who may use it; Django's change list context has no such flag of its own.
+        extra_context = {"can_reembed": self.has_change_permission(request), **(extra_context or {})}
+        request.GET = request.GET.copy()  # the list would take these for field lookups
+        query = request.GET.pop("semantic", [""])[0].strip()
+        mode = chosen_mode(request.GET.pop("semantic_mode", [""])[0], bookrec_settings.SEARCH_MODE)
+        extra_context.update(semantic_query=query, semantic_mode=mode, modes=Mode.choices)
+        if query:
+            try:
+                found = search_objects(
+                    self.model, query[: bookrec_settings.MAX_QUERY_CHARS], mode=mode,
+                    options=RankingOptions(limit=self.semantic_results_shown),
+                )
+            except SearchUnavailable as exc:
+                self.message_user(request, f"{exc} Try the keyword mode.", messages.ERROR)
+            else:
+                extra_context.update(semantic_results=found.results, semantic_mode=found.mode)
+                if found.notice:
+                    self.message_user(request, found.notice, messages.WARNING)
+        return super().changelist_view(request, extra_context)
 
 
 class SubjectListFilter(admin.SimpleListFilter):
@@ -32,94 +170,15 @@ class SubjectListFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.action(description="Re-embed selected books", permissions=["change"])
-def reembed_selected(modeladmin, request, queryset):
-    queued = pipeline.reembed(queryset)
-    modeladmin.message_user(
-        request, ngettext("Queued %d book for embedding.", "Queued %d books for embedding.", queued) % queued,
-        messages.SUCCESS,
-    )
-
-
 @admin.register(Book)
-class BookAdmin(admin.ModelAdmin):
+class BookAdmin(RecommendationAdminMixin, admin.ModelAdmin):
     list_display = ["title", "author", "language", "year", "embedding_status", "embedding_model", "updated_at"]
-    list_filter = ["embedding_status", "language", SubjectListFilter]
+    list_filter = [EmbeddingStatusFilter, "language", SubjectListFilter]
     search_fields = ["title", "author", "external_id"]
-    actions = [reembed_selected]
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) on a big catalogue is slow; the paginator estimates
-    change_form_template = "admin/bookrec/book/change_form.html"
-    change_list_template = "admin/bookrec/book/change_list.html"
-    readonly_fields = ["embedding_status", "embedding_error", "embedding_model", "embedded_at", "created_at", "updated_at"]
+    readonly_fields = [*EMBEDDING_FIELDS, "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["title", "author", "summary", "language", "subjects", "year", "external_id"]}),
         ("Embedding", {"fields": readonly_fields}),
     ]
-
-    def get_urls(self):
-        custom = [
-            path(
-                "reembed-stale/",
-                self.admin_site.admin_view(self.reembed_stale_view),
-                name="bookrec_book_reembed_stale",
-            )
-        ]
-        return custom + super().get_urls()
-
-    def reembed_stale_view(self, request):
-        """Queue every book that is pending, failed, or embedded by another model."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        queued = pipeline.reembed_stale_or_failed()
-        self.message_user(
-            request,
-            ngettext(
-                "Queued %d stale or failed book for embedding.",
-                "Queued %d stale or failed books for embedding.", queued,
-            ) % queued,
-            messages.SUCCESS,
-        )
-        return HttpResponseRedirect(reverse("admin:bookrec_book_changelist"))
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        book = self.get_object(request, object_id)
-        if book is not None:
-            mode = chosen_mode(request.GET.get("similar_mode"), bookrec_settings.SIMILAR_MODE)
-            extra_context.update(similar_mode=mode, modes=Mode.choices)
-            try:
-                found = rank_similar(book, mode=mode, options=RankingOptions(limit=SIMILAR_BOOKS_SHOWN))
-                extra_context["similar_books"] = found.results
-            except recommendations.NotEmbedded as exc:
-                extra_context["similar_books_unavailable"] = f"{exc} The keyword mode works without one."
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def changelist_view(self, request, extra_context=None):
-        """The book list, with a semantic query box: its results are shown above the list."""
-        # The "re-embed everything stale or failed" button (change_list.html) is shown to
-        # those who may use it; Django's change list context has no such flag of its own.
-        extra_context = {"can_reembed": self.has_change_permission(request), **(extra_context or {})}
-        request.GET = request.GET.copy()  # the list would take these for field lookups
-        query = request.GET.pop("semantic", [""])[0].strip()
-        mode = chosen_mode(request.GET.pop("semantic_mode", [""])[0], bookrec_settings.SEARCH_MODE)
-        extra_context.update(semantic_query=query, semantic_mode=mode, modes=Mode.choices)
-        if query:
-            try:
-                found = search_books(
-                    query[: bookrec_settings.MAX_QUERY_CHARS], mode=mode,
-                    options=RankingOptions(limit=SEMANTIC_RESULTS_SHOWN),
-                )
-            except SearchUnavailable as exc:
-                self.message_user(request, f"{exc} Try the keyword mode.", messages.ERROR)
-            else:
-                extra_context.update(semantic_results=found.results, semantic_mode=found.mode)
-                if found.notice:
-                    self.message_user(request, found.notice, messages.WARNING)
-        return super().changelist_view(request, extra_context)
-
-
-def chosen_mode(value, default):
-    return value if value in Mode.values else default

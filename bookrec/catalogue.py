@@ -16,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from bookrec.models import Book, EmbeddingStatus
-from bookrec.pipeline import queue_embedding_on_commit
+from bookrec import indexing, tasks
+from bookrec.models import Book
+from bookrec.registry import registration_for
 
 MAX_SUMMARY_CHARS = 50_000
 CATALOGUE_FIELDS = ["title", "author", "summary", "language", "subjects", "year"]
@@ -193,35 +194,33 @@ def import_books(rows, *, batch_size=500, progress=None):
 
 @transaction.atomic
 def _upsert(batch, report):
-    """Write one batch in one transaction; queue its changed texts for embedding after commit."""
+    """Write one batch in one transaction; sync bookrec's records of what changed (bulk writes
+    send no signals) and queue the changed texts for embedding after commit."""
     if not batch:
         return
-    existing = Book.objects.defer("embedding").in_bulk(
+    existing = Book.objects.in_bulk(
         [values["external_id"] for values in batch if values["external_id"] is not None], field_name="external_id"
     )
-    to_create, text_changed, details_changed = [], [], []
+    to_create, changed = [], []
     now = timezone.now()
     for values in batch:
         book = existing.get(values["external_id"])
         if book is None:
-            book = Book(**values)
-            book.refresh_embedding_state()
-            to_create.append(book)
+            to_create.append(Book(**values))
         elif any(getattr(book, name) != values[name] for name in CATALOGUE_FIELDS):
             for name in CATALOGUE_FIELDS:
                 setattr(book, name, values[name])
             book.updated_at = now  # bulk_update does not apply auto_now
-            # Only a changed text touches the vector: a new year or subject keeps it.
-            (text_changed if book.refresh_embedding_state() else details_changed).append(book)
+            changed.append(book)
         else:
             report.unchanged += 1
     Book.objects.bulk_create(to_create)
-    if text_changed:
-        Book.objects.bulk_update(text_changed, CATALOGUE_FIELDS + Book.EMBEDDING_STATE_FIELDS + ["updated_at"])
-    if details_changed:
-        Book.objects.bulk_update(details_changed, CATALOGUE_FIELDS + ["updated_at"])
+    if changed:
+        Book.objects.bulk_update(changed, CATALOGUE_FIELDS + ["updated_at"])
     report.created += len(to_create)
-    report.updated += len(text_changed) + len(details_changed)
-    pending = [b.pk for b in to_create + text_changed if b.embedding_status == EmbeddingStatus.PENDING]
+    report.updated += len(changed)
+    # Only a changed text touches the vector: a new year or subject keeps it.
+    registration = registration_for(Book)
+    pending = indexing.sync_objects(registration, to_create + changed)
     report.queued += len(pending)
-    queue_embedding_on_commit(pending)
+    tasks.queue_embedding_on_commit(registration, pending)

@@ -1,19 +1,27 @@
-"""System checks: the settings and the database must agree on the vectors."""
+"""System checks: the registered models must make sense, and the database must have what the
+queries need."""
 
 from django.core.checks import Error, Warning, register
-from django.db import DatabaseError
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, models
+
+from bookrec import schema
+from bookrec.conf import bookrec_settings
+from bookrec.registry import REGISTRATION_KEYS, registrations, template_fields
 
 MIN_PGVECTOR = (0, 8)
+INTEGER_KEYS = (models.AutoField, models.BigAutoField, models.SmallAutoField, models.IntegerField)
 
 
 @register()
-def check_vector_column(app_configs, **kwargs):
-    from bookrec.conf import bookrec_settings
-    from bookrec.schema import column_dimensions, pgvector_version
-
+def check_database(app_configs, **kwargs):
     try:
-        version = pgvector_version()
-        actual = column_dimensions()
+        version = schema.pgvector_version()
+        missing = [
+            registration for registration in registrations().values()
+            if schema.tables_exist() and registration_model(registration) is not None
+            and not schema.index_exists(registration)
+        ]
     except DatabaseError:
         return []  # no database to look at (yet): nothing to compare
     problems = []
@@ -23,32 +31,67 @@ def check_vector_column(app_configs, **kwargs):
             hint="Upgrade the extension: ALTER EXTENSION vector UPDATE;",
             id="bookrec.E002",
         ))
-    expected = bookrec_settings.dimensions
-    if actual is not None and actual != expected:
+    for registration in missing:
         problems.append(Warning(
-            f"The embedding column holds {actual}-dimensional vectors but the settings ask for "
-            f"{expected} (embedder {bookrec_settings.EMBEDDER.__name__}). Vectors cannot be written.",
-            hint="Run `python manage.py embed --resize-column` to change the column and re-embed every book.",
+            f"{registration.label} has no vector index for the current embedding model: similarity "
+            "queries are exact, and slow on a large catalogue.",
+            hint="Run `python manage.py vector_index build` (migrate builds it too).",
             id="bookrec.W001",
         ))
     return problems
 
 
-@register()
-def check_text_search_configuration(app_configs, **kwargs):
-    from bookrec.conf import bookrec_settings
-    from bookrec.textsearch import column_configuration
-
+def registration_model(registration):
     try:
-        actual = column_configuration()
-    except DatabaseError:
-        return []
-    expected = bookrec_settings.TEXT_SEARCH_CONFIG
-    if actual is not None and actual != expected:
-        return [Warning(
-            f"The full-text column uses the {actual!r} text-search configuration but the settings ask for "
-            f"{expected!r}: keyword and hybrid queries would not match the stored lexemes.",
-            hint="Run `python manage.py rebuild_search_document`.",
-            id="bookrec.W002",
-        )]
-    return []
+        return registration.model
+    except (LookupError, ValueError):
+        return None
+
+
+def has_field(model, name):
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return hasattr(model, name) and not callable(getattr(model, name))  # a property reads as text too
+    return True
+
+
+@register()
+def check_registered_models(app_configs, **kwargs):
+    """``BOOKREC["MODELS"]``: each model installed, with an integer primary key, and every field
+    its declaration names."""
+    if not isinstance(bookrec_settings.MODELS, dict):
+        return [Error("BOOKREC['MODELS'] must be a dict of 'app_label.ModelName' to options.", id="bookrec.E010")]
+    problems = []
+    for registration in registrations().values():
+        label, options = registration.label, registration.options
+        model = registration_model(registration)
+        if model is None:
+            problems.append(Error(f"BOOKREC['MODELS'] names {label!r}, which is not an installed model.",
+                                  hint="Use 'app_label.ModelName' of an app in INSTALLED_APPS.", id="bookrec.E010"))
+            continue
+        for key in sorted(set(options) - REGISTRATION_KEYS):
+            problems.append(Error(f"BOOKREC['MODELS'][{label!r}] has an unknown key {key!r}.",
+                                  hint=f"Known keys: {', '.join(sorted(REGISTRATION_KEYS))}.", id="bookrec.E011"))
+        if not isinstance(model._meta.pk, INTEGER_KEYS):
+            problems.append(Error(f"{label} has a {type(model._meta.pk).__name__} primary key; bookrec needs an integer one.",
+                                  id="bookrec.E012"))
+        if not registration.text_fields:
+            problems.append(Error(f"BOOKREC['MODELS'][{label!r}] has no TEXT: the fields whose text is embedded.",
+                                  hint='For example "TEXT": ["title", "description"].', id="bookrec.E013"))
+        named = {
+            "TEXT": registration.text_fields,
+            "TEMPLATE": template_fields(registration.template),
+            "REQUIRED": registration.required_fields,
+            "AUTHOR": [registration.author_field] if registration.author_field else [],
+        }
+        for key, names in named.items():
+            for name in names:
+                if not has_field(model, name):
+                    problems.append(Error(f"BOOKREC['MODELS'][{label!r}][{key!r}] names {name!r}, which {label} does not have.",
+                                          id="bookrec.E014"))
+        try:
+            registration.filterset_class.base_filters
+        except Exception as exc:  # django-filter's own message names the field
+            problems.append(Error(f"BOOKREC['MODELS'][{label!r}] filters cannot be built: {exc}", id="bookrec.E015"))
+    return problems

@@ -26,8 +26,18 @@ DEFAULTS = {
     "EMBEDDING_MAX_CHARS": 8000,
     # Qwen3-Embedding query instruction; documents are embedded without one.
     "QUERY_INSTRUCTION": "Given a description of what a reader wants, retrieve books about it",
-    # What is embedded for a book: str.format over the book's fields.
-    "DOCUMENT_TEMPLATE": "{title}\n{author}\n\n{summary}",
+    # The models recommended, and how each reads as text (bookrec.registry). bookrec's own Book
+    # is the ready-made one; a site with its own catalogue declares its model instead (or too).
+    "MODELS": {
+        "bookrec.Book": {
+            "TEXT": ["title", "author", "summary"],
+            "TEMPLATE": "{title}\n{author}\n\n{summary}",
+            # A title alone would place a book by the words of its name: better no vector.
+            "REQUIRED": ["summary"],
+            "FILTERSET": "bookrec.api.filters.BookFilterSet",
+            "AUTHOR": "author",
+        },
+    },
     # Celery: books per task, retries of transient failures, backoff cap (s).
     "TASK_BATCH_SIZE": 32,
     "TASK_MAX_RETRIES": 8,
@@ -138,9 +148,6 @@ class BookrecSettings:
         for name in self._cached:
             delattr(self, name)
         self._cached.clear()
-        from bookrec.embedders import get_embedder
-
-        get_embedder.cache_clear()
 
 
 bookrec_settings = BookrecSettings()

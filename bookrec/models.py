@@ -1,43 +1,26 @@
+"""bookrec's tables: the ready-made ``Book``, and what bookrec keeps about any registered
+object (``Document``: its text's fingerprint and full-text terms; ``Embedding``: its vector in
+one embedding space). docs/design.md, "Host models", says why the vectors live beside the
+host's rows rather than in them."""
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from pgvector.django import HalfVectorField, HnswIndex
-
-from bookrec.conf import bookrec_settings
-from bookrec.documents import document_hash, document_text, full_text_expression, has_embeddable_text
+from pgvector.django import HalfVectorField
 
 
 class EmbeddingStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     EMBEDDED = "embedded", "Embedded"
     FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped (no summary)"
-
-
-class BookQuerySet(models.QuerySet):
-    def with_current_embedding(self):
-        """Books whose vector was made by the configured model: the only ones compared."""
-        from bookrec.embedders import get_embedder
-
-        return self.filter(
-            embedding_status=EmbeddingStatus.EMBEDDED,
-            embedding_model=get_embedder().model_name,
-        )
-
-    def needing_embedding(self):
-        """Pending, failed, or embedded by another model than the configured one."""
-        from bookrec.embedders import get_embedder
-
-        stale = models.Q(embedding_status=EmbeddingStatus.EMBEDDED) & ~models.Q(
-            embedding_model=get_embedder().model_name
-        )
-        return self.filter(
-            stale | models.Q(embedding_status__in=[EmbeddingStatus.PENDING, EmbeddingStatus.FAILED])
-        )
+    SKIPPED = "skipped", "Skipped (no text)"
 
 
 class Book(models.Model):
+    """The ready-made catalogue for sites that have none (and for the example site). It is a
+    registered model like any host's (``BOOKREC["MODELS"]``), nothing more."""
+
     external_id = models.CharField(
         max_length=200, unique=True, null=True, blank=True,
         help_text="Identifier in the source catalogue; imports upsert on it.",
@@ -51,80 +34,57 @@ class Book(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    embedding = HalfVectorField(dimensions=bookrec_settings.dimensions, null=True, editable=False)
-    embedding_model = models.CharField(max_length=200, blank=True, editable=False)
-    content_hash = models.CharField(
-        max_length=64, blank=True, editable=False,
-        help_text="SHA-256 of the text to embed now.",
-    )
-    embedded_hash = models.CharField(
-        max_length=64, blank=True, editable=False,
-        help_text="SHA-256 of the text the stored vector was computed from.",
-    )
-    embedding_status = models.CharField(
-        max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING,
-        db_index=True, editable=False,
-    )
-    embedding_error = models.TextField(blank=True, editable=False)
-    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Full-text document for keyword and hybrid ranking, kept by PostgreSQL itself
-    # (docs/search.md says why a stored generated column rather than an expression index).
-    search_document = models.GeneratedField(
-        expression=full_text_expression(bookrec_settings.TEXT_SEARCH_CONFIG),
-        output_field=SearchVectorField(),
-        db_persist=True,
-    )
-
-    objects = BookQuerySet.as_manager()
-
     class Meta:
         ordering = ["title", "id"]
-        indexes = [
-            HnswIndex(
-                name="bookrec_book_embedding_hnsw",
-                fields=["embedding"],
-                m=bookrec_settings.HNSW_M,
-                ef_construction=bookrec_settings.HNSW_EF_CONSTRUCTION,
-                opclasses=["halfvec_cosine_ops"],
-            ),
-            GinIndex(name="bookrec_book_subjects_gin", fields=["subjects"]),
-            GinIndex(name="bookrec_book_search_gin", fields=["search_document"]),
-        ]
+        indexes = [GinIndex(name="bookrec_book_subjects_gin", fields=["subjects"])]
 
     def __str__(self):
         return f"{self.title} — {self.author}" if self.author else self.title
 
-    EMBEDDING_STATE_FIELDS = [
-        "content_hash", "embedding", "embedded_hash", "embedding_model",
-        "embedded_at", "embedding_error", "embedding_status",
-    ]
-
-    def refresh_embedding_state(self):
-        """Mark the book pending (or skipped) if the text to embed changed.
-
-        Returns True when the embedding state changed. A changed text clears the old
-        vector, so a vector never stands for text the book no longer has.
-        """
-        digest = document_hash(document_text(self)) if has_embeddable_text(self) else ""
-        if digest == self.content_hash and self.pk is not None:
-            return False
-        self.content_hash = digest
-        self.embedding = None
-        self.embedded_hash = ""
-        self.embedding_model = ""
-        self.embedded_at = None
-        self.embedding_error = ""
-        self.embedding_status = EmbeddingStatus.PENDING if digest else EmbeddingStatus.SKIPPED
-        return True
-
     def save(self, *args, **kwargs):
         if not self.external_id:
             self.external_id = None  # a blank id would collide with every other blank id
-        state_changed = self.refresh_embedding_state()
-        if state_changed and kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], *self.EMBEDDING_STATE_FIELDS}
         super().save(*args, **kwargs)
-        if state_changed and self.embedding_status == EmbeddingStatus.PENDING:
-            from bookrec.pipeline import queue_embedding_on_commit
 
-            queue_embedding_on_commit([self.pk])
+
+class Document(models.Model):
+    """One registered object as bookrec last read it: the fingerprint of its text and its
+    weighted full-text terms (the keyword leg). Keyed by content type and primary key, so the
+    host's table is never altered."""
+
+    model_label = models.CharField(max_length=100, help_text="The registered model, as app_label.modelname.")
+    object_id = models.BigIntegerField()
+    content_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the text to embed now; blank: the object has none.",
+    )
+    search_document = SearchVectorField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_label", "object_id"], name="bookrec_document_object")]
+        indexes = [GinIndex(name="bookrec_document_search_gin", fields=["search_document"])]
+
+
+class Embedding(models.Model):
+    """One object's vector in one embedding space (the model that made it, with its width when
+    not the model's own). Several spaces may stand side by side; queries read the active one.
+    The column has no fixed width: each (model, space) has its own partial HNSW index
+    over the vectors cast to the space's width (``bookrec.schema``)."""
+
+    model_label = models.CharField(max_length=100, help_text="The registered model, as app_label.modelname.")
+    object_id = models.BigIntegerField()
+    space = models.CharField(max_length=200)
+    embedding = HalfVectorField(null=True)
+    embedded_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the text the stored vector was computed from.",
+    )
+    status = models.CharField(
+        max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING, db_index=True,
+    )
+    error = models.TextField(blank=True)
+    embedded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_label", "object_id", "space"], name="bookrec_embedding_object_space")
+        ]

@@ -1,25 +1,23 @@
-"""Embedding work: what to embed, calling the embedder, writing vectors back.
+"""Embedding work: calling the embedder for registered objects and writing the vectors back.
 
-Called from the Celery tasks, the admin, the management commands and the shell alike.
-Nothing here waits on a broker inside a web request: queueing happens after commit and
-a broker failure leaves the books pending for the next sweep.
+Called from the Celery tasks, the admin, the management commands and the shell alike. It knows
+nothing of Celery: ``bookrec.tasks`` sends the work to the workers.
 """
 
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 
 import psycopg
-from django.db import DataError, connection, transaction
+from django.db import DataError, connections, transaction
 from django.utils import timezone
 from pgvector import HalfVector
 from pgvector.psycopg.halfvec import register_halfvec_info
 from psycopg.types import TypeInfo
 
-from bookrec.conf import bookrec_settings
-from bookrec.documents import document_hash, document_text, has_embeddable_text
+from bookrec import indexing
 from bookrec.embedders import EmbeddingError, EmbeddingUnavailable, get_embedder
-from bookrec.models import Book, EmbeddingStatus
+from bookrec.models import Document, Embedding, EmbeddingStatus
+from bookrec.registry import document_hash
 
 logger = logging.getLogger(__name__)
 
@@ -30,93 +28,26 @@ def chunked(items, size):
         yield items[start : start + size]
 
 
-# -- queueing ------------------------------------------------------------------------
-
-
-def task_options():
-    """Where bookrec's tasks go: ``CELERY_QUEUE``, or Celery's default queue."""
-    return {"queue": bookrec_settings.CELERY_QUEUE} if bookrec_settings.CELERY_QUEUE else {}
-
-
-def queue_embedding(book_ids, force=False):
-    """Send one Celery task per ``TASK_BATCH_SIZE`` books. Returns how many were queued."""
-    from bookrec.tasks import embed_books_task
-
-    queued = 0
-    options = task_options()
-    for chunk in chunked(book_ids, bookrec_settings.TASK_BATCH_SIZE):
-        try:
-            embed_books_task.apply_async(args=[chunk], kwargs={"force": force}, **options)
-        except Exception:  # the broker is down: the books stay pending for the next sweep
-            logger.exception("Could not queue embedding of %d books; they stay pending.", len(chunk))
-            break
-        queued += len(chunk)
-    return queued
-
-
-def queue_embedding_on_commit(book_ids, force=False):
-    """Queue after the surrounding transaction commits, so the worker sees the rows."""
-    transaction.on_commit(partial(queue_embedding, list(book_ids), force))
-
-
-def has_current_vector(book, model_name):
-    return (
-        book.embedding_status == EmbeddingStatus.EMBEDDED
-        and book.embedding_model == model_name
-        and book.embedded_hash == book.content_hash
+def mark_for_embedding(registration, queryset, *, using="default"):
+    """Sync these objects' records (new text: vectors cleared, pending) and mark pending those
+    without a current vector in the active space; objects with one keep serving it until the
+    new one is written. Returns the pks of the objects with text to embed."""
+    pks = []
+    for chunk in indexing.in_chunks(queryset):
+        indexing.sync_objects(registration, chunk, using=using)
+        pks += [obj.pk for obj in chunk]
+    with_text = list(
+        Document.objects.using(using)
+        .filter(model_label=registration.model_label, object_id__in=pks).exclude(content_hash="")
+        .order_by("object_id").values_list("object_id", flat=True)
     )
-
-
-EMBEDDING_INPUT_FIELDS = [
-    "id", "title", "author", "summary", "language", "subjects", "year",
-    "content_hash", "embedding_status", "embedding_model", "embedded_hash",
-]
-
-
-def mark_for_embedding(queryset):
-    """Refresh these books' content hashes and mark pending those without a current vector
-    (books with one keep serving it until the new one is written; books without a summary
-    become skipped). Returns the ids of the books with text to embed."""
-    model_name = get_embedder().model_name
-    with_text, stale, skipped = [], [], []
-    for book in queryset.only(*EMBEDDING_INPUT_FIELDS):
-        if not has_embeddable_text(book):
-            skipped.append(book.pk)
-            continue
-        book.content_hash = document_hash(document_text(book))
-        with_text.append(book)
-        if not has_current_vector(book, model_name):
-            stale.append(book.pk)
-    with transaction.atomic():
-        lock_in_id_order([book.pk for book in with_text] + skipped)
-        Book.objects.bulk_update(with_text, ["content_hash"], batch_size=1000)
-        Book.objects.filter(pk__in=stale).update(embedding_status=EmbeddingStatus.PENDING, embedding_error="")
-        # As Book.refresh_embedding_state leaves a book without text: no hash, so that
-        # the save that gives it its text back marks it pending.
-        Book.objects.filter(pk__in=skipped).update(
-            embedding_status=EmbeddingStatus.SKIPPED, embedding=None, embedding_model="", embedded_hash="",
-            content_hash="", embedded_at=None, embedding_error="",
-        )
-    return [book.pk for book in with_text]
-
-
-def reembed(queryset, force=True):
-    """Embed these books again (``force``: even those with a current vector).
-    Returns how many were queued."""
-    ids = mark_for_embedding(queryset)
-    queue_embedding_on_commit(ids, force=force)
-    return len(ids)
-
-
-def reembed_stale_or_failed():
-    """Queue every book that is pending, failed, or embedded by another model."""
-    return reembed(Book.objects.needing_embedding(), force=False)
-
-
-def queue_pending():
-    """Queue books left pending (a lost message, a broker that was down)."""
-    ids = list(Book.objects.filter(embedding_status=EmbeddingStatus.PENDING).values_list("pk", flat=True))
-    return queue_embedding(ids)
+    indexing.without_active_vector(registration, using=using)  # adds the active space's missing rows
+    (
+        indexing.active_embeddings(registration, using=using)
+        .filter(object_id__in=with_text).exclude(status=EmbeddingStatus.EMBEDDED, embedding__isnull=False)
+        .update(status=EmbeddingStatus.PENDING, error="")
+    )
+    return with_text
 
 
 # -- embedding -----------------------------------------------------------------------
@@ -125,85 +56,78 @@ def queue_pending():
 @dataclass
 class EmbeddingReport:
     embedded: list = field(default_factory=list)
-    failed: dict = field(default_factory=dict)  # id -> reason
+    failed: dict = field(default_factory=dict)  # pk -> reason
     discarded: list = field(default_factory=list)  # changed while in flight
-    skipped: list = field(default_factory=list)  # already current, or no text
+    skipped: list = field(default_factory=list)  # already current, no text, or gone
 
 
-def embed_books(book_ids, embedder=None, force=False):
-    """Embed these books in one request per batch and write the vectors back.
+def embed_objects(registration, pks, embedder=None, force=False, *, using="default"):
+    """Embed these objects in one request per batch and write the vectors back.
 
-    Idempotent: books already embedded with the current model are left alone, unless
-    ``force`` (an explicit re-embed).
-    Raises ``EmbeddingUnavailable`` for transient failures (the caller retries);
-    permanent failures are recorded on the books they belong to.
+    The objects are synced first (what the worker embeds is what they say now, whatever path
+    changed them). Idempotent: objects with a current vector are left alone unless ``force``.
+    Raises ``EmbeddingUnavailable`` for transient failures (the caller retries); permanent
+    failures are recorded on the objects they belong to.
     """
     embedder = embedder or get_embedder()
     report = EmbeddingReport()
+    objects = list(registration.objects().using(using).filter(pk__in=list(pks)).order_by("pk"))
+    report.skipped += sorted(set(pks) - {obj.pk for obj in objects})  # deleted meanwhile
+    indexing.sync_objects(registration, objects, using=using)
+    states = indexing.embedding_states(registration, [obj.pk for obj in objects], using=using)
     todo = []
-    for book in Book.objects.filter(pk__in=book_ids).only(*EMBEDDING_INPUT_FIELDS):
-        if not has_embeddable_text(book) or (has_current_vector(book, embedder.model_name) and not force):
-            report.skipped.append(book.pk)
+    for obj in objects:
+        text = registration.render(obj) if registration.has_text(obj) else ""
+        state = states.get(obj.pk)
+        current = state is not None and state.status == EmbeddingStatus.EMBEDDED and state.embedded_hash == document_hash(text)
+        if not text or (current and not force):
+            report.skipped.append(obj.pk)
         else:
-            todo.append(book)
+            todo.append((obj.pk, text))
     if todo:
-        _embed_isolating_failures(todo, embedder, report)
+        _embed_isolating_failures(registration, todo, embedder, report, using)
     return report
 
 
-def _embed_isolating_failures(books, embedder, report):
-    """One request for the batch; if the server rejects it, find the books it rejects."""
-    texts = [document_text(book) for book in books]
+def _embed_isolating_failures(registration, todo, embedder, report, using):
+    """One request for the batch; if the server rejects it, find the objects it rejects."""
     try:
-        vectors = embedder.embed_documents(texts)
+        vectors = embedder.embed_documents([text for _, text in todo])
     except EmbeddingUnavailable:
         raise
     except EmbeddingError as exc:
-        if len(books) == 1:
-            _fail(books, str(exc), report)
+        if len(todo) == 1:
+            _fail(registration, todo, str(exc), report, using)
             return
-        middle = len(books) // 2
-        _embed_isolating_failures(books[:middle], embedder, report)
-        _embed_isolating_failures(books[middle:], embedder, report)
+        middle = len(todo) // 2
+        _embed_isolating_failures(registration, todo[:middle], embedder, report, using)
+        _embed_isolating_failures(registration, todo[middle:], embedder, report, using)
         return
     try:
         written = write_vectors(
-            [(book.pk, book.content_hash, document_hash(text), vector)
-             for book, text, vector in zip(books, texts, vectors) if vector is not None],
-            embedder.model_name,
+            registration,
+            [(pk, document_hash(text), vector) for (pk, text), vector in zip(todo, vectors) if vector is not None],
+            embedder.model_name, using=using,
         )
-    except DataError as exc:  # the column's width is not the embedder's (system check bookrec.W001)
-        reason = (
-            f"The database refused the vectors ({exc}): when the vector column's width differs "
-            "from the settings, run `manage.py embed --resize-column`."
-        )
-        _fail(books, reason, report)
+    except DataError as exc:
+        _fail(registration, todo, f"The database refused the vectors: {exc}", report, using)
         return
-    for book in books:
-        (report.embedded if book.pk in written else report.discarded).append(book.pk)
+    for pk, _ in todo:
+        (report.embedded if pk in written else report.discarded).append(pk)
 
 
-def _fail(books, reason, report):
-    ids = [book.pk for book in books]
-    record_failure(ids, reason)
-    report.failed.update(dict.fromkeys(ids, reason))
+def _fail(registration, todo, reason, report, using):
+    pks = [pk for pk, _ in todo]
+    record_failure(registration, pks, reason, using=using)
+    report.failed.update(dict.fromkeys(pks, reason))
 
 
-def lock_in_id_order(book_ids):
-    """Lock these books' rows, in id order, for the rest of the transaction.
-
-    Every write to many books takes its locks this way first: two writers that lock
-    overlapping rows in different orders (a worker's batch is read in title order, a
-    librarian's re-embed in another) deadlock, and one of them fails.
-    """
-    list(Book.objects.filter(pk__in=book_ids).order_by("pk").select_for_update().values_list("pk", flat=True))
-
-
-def binary_vector_cursor():
+def binary_vector_cursor(using="default"):
     """A Django cursor (its exceptions, query logging, transaction) whose parameters are
     bound on the server, so vectors travel in pgvector's binary format: Django's own
     cursors inline them as text, and formatting 1024 floats a book cost more than the
     rest of the write."""
+    connection = connections[using]
     connection.ensure_connection()
     # As Django's own cursors do: psycopg's errors become Django's (a lost connection is an
     # OperationalError the task retries on, and the connection is known to be broken).
@@ -213,50 +137,69 @@ def binary_vector_cursor():
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
-def write_vectors(rows, model_name):
-    """Write ``(id, hash_when_read, hash_embedded, vector)`` rows in one statement.
+def write_vectors(registration, rows, space, *, using="default"):
+    """Write ``(pk, text hash, vector)`` rows into ``space`` in one statement.
 
-    A row whose content hash changed since it was read (edited while in flight) is not
-    written: its newer text has its own task queued. Returns the ids written.
+    A row whose object's text changed since (its document's hash is not the one embedded: it
+    was edited while in flight) is not written; its newer text has its own task queued.
+    Returns the pks written.
     """
     if not rows:
         return set()
-    ids, read_hashes, new_hashes, vectors = zip(*rows)
-    table = Book._meta.db_table
+    rows = sorted(rows, key=lambda row: row[0])
+    pks, hashes, vectors = zip(*rows)
+    documents, embeddings = indexing.table(Document, using), indexing.table(Embedding, using)
+    model_label = registration.model_label
     # A savepoint, so that a refused write leaves the caller's transaction usable.
-    with transaction.atomic(), binary_vector_cursor() as cursor:
-        lock_in_id_order(ids)
+    with transaction.atomic(using=using), binary_vector_cursor(using) as cursor:
+        # The documents first, in id order, as every writer locks them (bookrec.indexing).
+        cursor.execute(
+            f"SELECT object_id FROM {documents} WHERE model_label = %s AND object_id = ANY(%s)"
+            " ORDER BY object_id FOR UPDATE",
+            [model_label, list(pks)],
+        )
         cursor.execute(
             f"""
-            UPDATE {table} AS b
-               SET embedding = v.embedding,
-                   embedding_model = %s,
-                   content_hash = v.new_hash,
-                   embedded_hash = v.new_hash,
-                   embedding_status = %s,
-                   embedding_error = '',
-                   embedded_at = %s
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %b::halfvec[])
-                   AS v(id, read_hash, new_hash, embedding)
-             WHERE b.id = v.id AND b.content_hash = v.read_hash
-            RETURNING b.id
+            INSERT INTO {embeddings} AS e
+                   (model_label, object_id, space, embedding, embedded_hash, status, error, embedded_at)
+            SELECT d.model_label, d.object_id, %s, v.embedding, v.hash, %s, '', %s
+              FROM unnest(%s::bigint[], %s::text[], %b::halfvec[]) AS v(id, hash, embedding)
+              JOIN {documents} AS d ON d.model_label = %s AND d.object_id = v.id AND d.content_hash = v.hash
+             ORDER BY d.object_id
+            ON CONFLICT (model_label, object_id, space) DO UPDATE
+               SET embedding = EXCLUDED.embedding, embedded_hash = EXCLUDED.embedded_hash,
+                   status = EXCLUDED.status, error = '', embedded_at = EXCLUDED.embedded_at
+            RETURNING e.object_id
             """,
-            [model_name, EmbeddingStatus.EMBEDDED, timezone.now(),
-             list(ids), list(read_hashes), list(new_hashes), [HalfVector(vector) for vector in vectors]],
+            [space, EmbeddingStatus.EMBEDDED, timezone.now(), list(pks), list(hashes),
+             [HalfVector(vector) for vector in vectors], model_label],
         )
         return {row[0] for row in cursor.fetchall()}
 
 
-def record_failure(book_ids, reason):
-    """Mark books failed with the reason; the "re-embed stale or failed" action retries them.
-    A book that still has a current vector keeps it (and its status); the error is noted."""
-    books = Book.objects.filter(pk__in=book_ids).exclude(embedding_status=EmbeddingStatus.SKIPPED)
-    books.update(embedding_error=reason[:2000])
-    books.exclude(embedding_status=EmbeddingStatus.EMBEDDED).update(embedding_status=EmbeddingStatus.FAILED)
+def record_failure(registration, pks, reason, *, using="default"):
+    """Mark objects failed with the reason; the "re-embed stale or failed" action retries them.
+    An object that still has a current vector keeps it (and its status); the error is noted."""
+    rows = indexing.active_embeddings(registration, using=using).filter(object_id__in=list(pks)).exclude(
+        status=EmbeddingStatus.SKIPPED
+    )
+    rows.update(error=reason[:2000])
+    rows.exclude(status=EmbeddingStatus.EMBEDDED).update(status=EmbeddingStatus.FAILED)
 
 
-def record_transient_error(book_ids, reason):
-    """Note the last transient error on books still pending, while the task retries."""
-    Book.objects.filter(pk__in=book_ids, embedding_status=EmbeddingStatus.PENDING).update(
-        embedding_error=f"Will retry: {reason}"[:2000]
+def record_transient_error(registration, pks, reason, *, using="default"):
+    """Note the last transient error on objects still pending, while the task retries."""
+    indexing.active_embeddings(registration, using=using).filter(
+        object_id__in=list(pks), status=EmbeddingStatus.PENDING
+    ).update(error=f"Will retry: {reason}"[:2000])
+
+
+def needing_embedding(registration, *, using="default"):
+    """Pks of objects pending or failed in the active space (after adding the rows a new space
+    lacks)."""
+    indexing.without_active_vector(registration, using=using)
+    return list(
+        indexing.active_embeddings(registration, using=using)
+        .filter(status__in=[EmbeddingStatus.PENDING, EmbeddingStatus.FAILED])
+        .order_by("object_id").values_list("object_id", flat=True)
     )

@@ -21,11 +21,10 @@ from django.db import models
 from django.db.models import FloatField, Value
 from pgvector.django import CosineDistance
 
-from bookrec import fusion, rerank, textsearch
+from bookrec import fusion, rerank, schema, textsearch
 from bookrec.conf import bookrec_settings
-from bookrec.documents import document_text
-from bookrec.models import Book
-from bookrec.recommendations import NotEmbedded, Recommendation, nearest_books, stored_vector
+from bookrec.recommendations import NotEmbedded, Recommendation, current_vectors, nearest, stored_vector
+from bookrec.registry import registration_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,105 +76,104 @@ def wants_reranking(options):
     return rerank.reranking_enabled() if options.rerank is None else options.rerank and rerank.reranking_enabled()
 
 
-def rank(query, *, mode, candidates=None, options=RankingOptions()):
-    """Rank ``candidates`` (a Book queryset, default all) for ``query`` by ``mode``."""
+def rank(query, registration, *, mode, candidates=None, options=RankingOptions()):
+    """Rank ``candidates`` (a queryset of the registered model, default all) for ``query`` by
+    ``mode``."""
     if options.min_similarity is not None and query.vector is None:
         raise ValueError("A minimum similarity needs a query vector (mode vector or hybrid).")
     limit = options.limit or bookrec_settings.DEFAULT_LIMIT
     pool = candidate_pool_size(limit, mode, options)
-    candidates = candidate_books(candidates)
+    candidates = candidates if candidates is not None else registration.objects()
     if mode == Mode.VECTOR:
-        items = vector_stage(query, candidates, pool)
+        items = vector_stage(query, registration, candidates, pool)
     elif mode == Mode.KEYWORD:
-        items = keyword_stage(query, candidates, pool)
+        items = keyword_stage(query, registration, candidates, pool)
     elif mode == Mode.HYBRID:
-        items = fused(vector_stage(query, candidates, pool), keyword_stage(query, candidates, pool), query)
+        items = fused(
+            vector_stage(query, registration, candidates, pool), keyword_stage(query, registration, candidates, pool)
+        )
     else:
         raise ValueError(f"Unknown mode {mode!r}.")
-    return shape(items, query, mode=mode, options=options)
+    return shape(items, query, registration, mode=mode, options=options)
 
 
-def candidate_books(candidates=None):
-    """The candidates (default: every book), without the full-text document and the vector:
-    neither is shown, and the stages that need vectors read them in SQL (similarity) or in
-    one query (diversity, ``stored_vectors``)."""
-    return (candidates if candidates is not None else Book.objects.all()).defer(textsearch.SEARCH_COLUMN, "embedding")
-
-
-def vector_stage(query, candidates, pool):
-    """The ``pool`` nearest books by cosine similarity (HNSW, filters in the same query)."""
-    found = nearest_books(query.vector, candidates=candidates, limit=pool, exclude_ids=query.exclude_ids)
+def vector_stage(query, registration, candidates, pool):
+    """The ``pool`` nearest objects by cosine similarity (HNSW, filters in the same query)."""
+    found = nearest(registration, query.vector, candidates=candidates, limit=pool, exclude_ids=query.exclude_ids)
     return [replace(item, score=item.similarity) for item in found]
 
 
-def keyword_stage(query, candidates, pool):
-    """The ``pool`` best books by full-text score (see ``textsearch``)."""
-    found = textsearch.keyword_ranking(query.terms, candidates=candidates, limit=pool, exclude_ids=query.exclude_ids)
-    return with_similarity([Recommendation(book, None, score) for book, score in found], query.vector)
+def keyword_stage(query, registration, candidates, pool):
+    """The ``pool`` best objects by full-text score (see ``textsearch``)."""
+    found = textsearch.keyword_ranking(
+        registration, query.terms, candidates=candidates, limit=pool, exclude_ids=query.exclude_ids
+    )
+    items = [Recommendation(obj, None, score) for obj, score in found]
+    return with_similarity(items, registration, candidates, query.vector)
 
 
-def fused(by_vector, by_keyword, query):
+def fused(by_vector, by_keyword):
     """Both rankings fused by reciprocal rank fusion (``RRF_K``)."""
-    items = {item.book.pk: item for item in by_keyword} | {item.book.pk: item for item in by_vector}
+    items = {item.object.pk: item for item in by_keyword} | {item.object.pk: item for item in by_vector}
     scores = fusion.reciprocal_rank_fusion(
-        [item.book.pk for item in by_vector], [item.book.pk for item in by_keyword], k=bookrec_settings.RRF_K
+        [item.object.pk for item in by_vector], [item.object.pk for item in by_keyword], k=bookrec_settings.RRF_K
     )
     return [replace(items[pk], score=score) for pk, score in scores]
 
 
-def with_similarity(items, vector):
-    """Fill in the cosine similarity to ``vector`` where it is missing (books from the keyword
-    stage), in one query: the vectors stay in the database."""
-    missing = [item.book.pk for item in items if item.similarity is None]
+def with_similarity(items, registration, candidates, vector):
+    """Fill in the cosine similarity to ``vector`` where it is missing (objects from the
+    keyword stage), in one query: the vectors stay in the database."""
+    missing = [item.object.pk for item in items if item.similarity is None]
     if vector is None or not missing:
         return items
     similarities = dict(
-        current_embeddings(items, missing)
-        .annotate(similarity=Value(1.0, output_field=FloatField()) - CosineDistance("embedding", vector))
-        .values_list("pk", "similarity")
+        current_vectors(registration, candidates).filter(object_id__in=missing)
+        .annotate(similarity=Value(1.0, output_field=FloatField()) - CosineDistance(schema.vector_expression(), vector))
+        .values_list("object_id", "similarity")
     )
     return [
-        replace(item, similarity=similarities.get(item.book.pk)) if item.similarity is None else item
+        replace(item, similarity=similarities.get(item.object.pk)) if item.similarity is None else item
         for item in items
     ]
 
 
-def current_embeddings(items, pks):
-    """The books ``pks`` (from ``items``' database) that have a vector from the current model."""
-    return Book.objects.using(items[0].book._state.db).filter(pk__in=pks).with_current_embedding()
-
-
-def shape(items, query, *, mode, options):
+def shape(items, query, registration, *, mode, options):
     """Threshold, rerank, diversify and cut a first-stage list of Recommendations."""
     limit = options.limit or bookrec_settings.DEFAULT_LIMIT
     if options.min_similarity is not None:
         items = [item for item in items if item.similarity is not None and item.similarity >= options.min_similarity]
     reranked = False
     if wants_reranking(options) and query.text and items:
-        items, reranked = reranked_items(items, query)
+        items, reranked = reranked_items(items, query, registration)
     if options.diversity:
         order = fusion.maximal_marginal_relevance(
-            [item.score for item in items], stored_vectors(items), diversity=options.diversity, limit=len(items)
+            [item.score for item in items], stored_vectors(items, registration), diversity=options.diversity,
+            limit=len(items),
         )
         items = [items[i] for i in order]
-    items = fusion.cap_per_author(items, lambda item: item.book.author, options.max_per_author)
+    if registration.author_field:
+        items = fusion.cap_per_author(
+            items, lambda item: getattr(item.object, registration.author_field), options.max_per_author
+        )
     return Ranking(results=items[:limit], mode=mode, reranked=reranked)
 
 
-def stored_vectors(items):
-    """The items' vectors from the current model (None where a book has none), in one query."""
-    pks = [item.book.pk for item in items]
-    vectors = dict(current_embeddings(items, pks).values_list("pk", "embedding")) if items else {}
+def stored_vectors(items, registration):
+    """The items' vectors in the active space (None where an object has none), in one query."""
+    pks = [item.object.pk for item in items]
+    rows = current_vectors(registration, registration.objects().using(items[0].object._state.db)) if items else None
+    vectors = dict(rows.filter(object_id__in=pks).values_list("object_id", "embedding")) if items else {}
     return [None if vectors.get(pk) is None else np.asarray(vectors[pk], dtype=np.float64) for pk in pks]
 
 
-def reranked_items(items, query):
+def reranked_items(items, query, registration):
     """The top ``RERANK_CANDIDATES`` re-ordered by the reranker's scores; on failure the
     first-stage order, logged."""
     head, tail = items[: bookrec_settings.RERANK_CANDIDATES], items[bookrec_settings.RERANK_CANDIDATES :]
     try:
         scores = rerank.rerank_scores(
-            query.text, [document_text(item.book) for item in head], instruction=query.rerank_instruction
+            query.text, [registration.render(item.object) for item in head], instruction=query.rerank_instruction
         )
     except rerank.RerankError as exc:
         logger.warning("Reranking failed, keeping the first-stage order: %s", exc)
@@ -184,24 +182,26 @@ def reranked_items(items, query):
     return head + tail, True
 
 
-def rank_similar(book, *, mode=None, candidates=None, options=RankingOptions()):
-    """Books like ``book`` by ``mode`` (default ``SIMILAR_MODE``), itself excluded.
+def rank_similar(obj, *, mode=None, candidates=None, options=RankingOptions()):
+    """Objects like ``obj`` (an instance of a registered model) by ``mode`` (default
+    ``SIMILAR_MODE``), itself excluded.
 
-    Vector and hybrid need the book's vector (NotEmbedded otherwise); keyword works for any
-    book with text, embedded or not.
+    Vector and hybrid need the object's vector (NotEmbedded otherwise); keyword works for any
+    object with text, embedded or not.
     """
+    registration = registration_for(obj)
     mode = mode or bookrec_settings.SIMILAR_MODE
     try:
-        vector = stored_vector(book)  # stays in SQL: no 1024 floats read and sent back
+        vector = stored_vector(registration, obj)  # stays in SQL: no 1024 floats read and sent back
     except NotEmbedded:
         if mode != Mode.KEYWORD:
             raise
         vector = None
     query = Query(
         vector=vector,
-        terms=textsearch.book_terms(book) if mode != Mode.VECTOR else [],
-        text=document_text(book),
+        terms=textsearch.object_terms(registration, obj) if mode != Mode.VECTOR else [],
+        text=registration.render(obj),
         rerank_instruction=bookrec_settings.SIMILAR_RERANK_INSTRUCTION,
-        exclude_ids=(book.pk,),
+        exclude_ids=(obj.pk,),
     )
-    return rank(query, mode=mode, candidates=candidates, options=options)
+    return rank(query, registration, mode=mode, candidates=candidates, options=options)

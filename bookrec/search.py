@@ -17,6 +17,7 @@ from bookrec import textsearch
 from bookrec.conf import bookrec_settings
 from bookrec.embedders import EmbeddingError, get_embedder
 from bookrec.ranking import Mode, Query, RankingOptions, rank
+from bookrec.registry import registration_for
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,10 @@ def query_vector(text):
     return vector
 
 
-def search_books(text, *, mode=None, candidates=None, options=RankingOptions()):
-    """Books about ``text`` by ``mode`` (default ``SEARCH_MODE``): a ``Ranking``."""
+def search_objects(model, text, *, mode=None, candidates=None, options=RankingOptions()):
+    """Objects of ``model`` (a registered model) about ``text`` by ``mode`` (default
+    ``SEARCH_MODE``): a ``Ranking``."""
+    registration = registration_for(model)
     mode = mode or bookrec_settings.SEARCH_MODE
     vector, notice = None, ""
     if mode != Mode.KEYWORD:
@@ -67,6 +70,6 @@ def search_books(text, *, mode=None, candidates=None, options=RankingOptions()):
         text=text,
         rerank_instruction=bookrec_settings.QUERY_INSTRUCTION,
     )
-    ranking = rank(query, mode=mode, candidates=candidates, options=options)
+    ranking = rank(query, registration, mode=mode, candidates=candidates, options=options)
     ranking.notice = notice
     return ranking

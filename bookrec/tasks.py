@@ -1,17 +1,73 @@
-"""Celery tasks: thin wrappers that turn a message into a call to ``bookrec.pipeline``."""
+"""Celery tasks, and how bookrec sends them: thin wrappers that turn a message into a call to
+``bookrec.pipeline`` or ``bookrec.indexing``.
+
+Nothing here waits on a broker inside a web request: queueing happens after commit, and a
+broker failure leaves the objects pending for the next sweep.
+"""
 
 import logging
 import random
+from functools import partial
 
 from celery import shared_task
 from celery.signals import worker_ready
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
-from bookrec import pipeline
+from bookrec import indexing, pipeline
 from bookrec.conf import bookrec_settings
 from bookrec.embedders import EmbeddingUnavailable
+from bookrec.registry import registration_for, registrations
 
 logger = logging.getLogger(__name__)
+
+
+# -- sending -------------------------------------------------------------------------
+
+
+def task_options():
+    """Where bookrec's tasks go: ``CELERY_QUEUE``, or Celery's default queue."""
+    return {"queue": bookrec_settings.CELERY_QUEUE} if bookrec_settings.CELERY_QUEUE else {}
+
+
+def queue_embedding(registration, pks, force=False):
+    """Send one Celery task per ``TASK_BATCH_SIZE`` objects. Returns how many were queued."""
+    queued = 0
+    options = task_options()
+    for chunk in pipeline.chunked(pks, bookrec_settings.TASK_BATCH_SIZE):
+        try:
+            embed_task.apply_async(args=[registration.label, chunk], kwargs={"force": force}, **options)
+        except Exception:  # the broker is down: the objects stay pending for the next sweep
+            logger.exception("Could not queue embedding of %d objects; they stay pending.", len(chunk))
+            break
+        queued += len(chunk)
+    return queued
+
+
+def queue_embedding_on_commit(registration, pks, force=False):
+    """Queue after the surrounding transaction commits, so the worker sees the rows."""
+    if pks:
+        transaction.on_commit(partial(queue_embedding, registration, list(pks), force))
+
+
+def reembed(queryset, force=True):
+    """Embed these objects again (``force``: even those with a current vector). Returns how
+    many were queued."""
+    registration = registration_for(queryset.model)
+    pks = pipeline.mark_for_embedding(registration, queryset)
+    queue_embedding_on_commit(registration, pks, force=force)
+    return len(pks)
+
+
+def reembed_stale_or_failed(model):
+    """Queue every object of ``model`` that is pending or failed in the active space, or has
+    no vector there (another model made its vector)."""
+    registration = registration_for(model)
+    pks = pipeline.needing_embedding(registration)
+    queue_embedding_on_commit(registration, pks)
+    return len(pks)
+
+
+# -- the tasks -----------------------------------------------------------------------
 
 
 def retry_delay(retries, retry_after=None):
@@ -26,40 +82,57 @@ def retry_delay(retries, retry_after=None):
 
 @shared_task(
     bind=True,
-    name="bookrec.embed_books",
+    name="bookrec.embed",
     acks_late=True,  # a worker killed mid-batch leaves the message to be redelivered
     reject_on_worker_lost=True,
     ignore_result=True,
     max_retries=None,  # counted against TASK_MAX_RETRIES below, to record the failure
     # The database went away (a restart, a failover) or picked this task as a deadlock
-    # victim: the books are still pending, so the task tries again rather than fail and
+    # victim: the objects are still pending, so the task tries again rather than fail and
     # be acknowledged, which would leave them pending until the next sweep.
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     retry_jitter=True,
 )
-def embed_books_task(self, book_ids, force=False):
+def embed_task(self, label, pks, force=False):
+    registration = registration_for(label)
     try:
-        report = pipeline.embed_books(book_ids, force=force)
+        report = pipeline.embed_objects(registration, pks, force=force)
     except EmbeddingUnavailable as exc:
         if self.request.retries >= bookrec_settings.TASK_MAX_RETRIES:
-            pipeline.record_failure(book_ids, f"Gave up after {self.request.retries} retries: {exc}")
+            pipeline.record_failure(registration, pks, f"Gave up after {self.request.retries} retries: {exc}")
             return
-        pipeline.record_transient_error(book_ids, str(exc))
+        pipeline.record_transient_error(registration, pks, str(exc))
         raise self.retry(countdown=retry_delay(self.request.retries, exc.retry_after))
     logger.info(
-        "Embedded %d books (%d failed, %d changed meanwhile, %d already current).",
-        len(report.embedded), len(report.failed), len(report.discarded), len(report.skipped),
+        "Embedded %d %s (%d failed, %d changed meanwhile, %d already current or without text).",
+        len(report.embedded), label, len(report.failed), len(report.discarded), len(report.skipped),
     )
 
 
-@shared_task(name="bookrec.queue_pending", ignore_result=True)
-def queue_pending_task():
-    queued = pipeline.queue_pending()
-    logger.info("Queued %d pending books.", queued)
+def sweep_and_queue():
+    """Sweep every registered model (``indexing.sweep``) and queue what needs embedding.
+    Returns ``{label: SweepReport}``."""
+    reports = {}
+    for registration in registrations().values():
+        report = indexing.sweep(registration)
+        queue_embedding(registration, report.missing)
+        reports[registration.label] = report
+    return reports
+
+
+@shared_task(name="bookrec.sweep", ignore_result=True)
+def sweep_task():
+    """Run periodically (Celery beat) and when a worker starts."""
+    for label, report in sweep_and_queue().items():
+        logger.info(
+            "Swept %s: %d checked, %d changed, %d records of deleted objects dropped, %d queued.",
+            label, report.checked, len(report.changed), report.forgotten, len(report.missing),
+        )
 
 
 @worker_ready.connect
-def queue_pending_on_worker_start(sender, **kwargs):
-    """Pick up books left pending while no worker or broker was there."""
-    queue_pending_task.apply_async(**pipeline.task_options())
+def sweep_on_worker_start(sender, **kwargs):
+    """Pick up objects left pending while no worker or broker was there, and changes no
+    signal saw."""
+    sweep_task.apply_async(**task_options())

@@ -20,10 +20,11 @@ from django.db.models.functions import Least
 from django.db.models.lookups import GreaterThan
 from pgvector.django import CosineDistance
 
+from bookrec import schema
 from bookrec.conf import bookrec_settings
-from bookrec.models import Book
-from bookrec.ranking import Mode, Query, RankingOptions, candidate_books, candidate_pool_size, rank, shape
-from bookrec.recommendations import Recommendation, nearest_books
+from bookrec.ranking import Mode, Query, RankingOptions, candidate_pool_size, rank, shape
+from bookrec.recommendations import Recommendation, current_vectors, nearest
+from bookrec.registry import registration_for
 
 
 class Strategy(models.TextChoices):
@@ -45,59 +46,64 @@ class ExamplesNotEmbedded(Exception):
         )
 
 
-def check_examples(liked, disliked):
+def check_examples(registration, liked, disliked):
     """Raise UnknownBooks (naming the field) or ExamplesNotEmbedded."""
     wanted = set(liked) | set(disliked)
-    known = set(Book.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    known = set(registration.objects().filter(pk__in=wanted).values_list("pk", flat=True))
     for field, ids in (("liked", liked), ("disliked", disliked)):
         if set(ids) - known:
             raise UnknownBooks(field, set(ids) - known)
-    embedded = set(Book.objects.with_current_embedding().filter(pk__in=wanted).values_list("pk", flat=True))
+    embedded = set(current_vectors(registration).filter(object_id__in=wanted).values_list("object_id", flat=True))
     if wanted - embedded:
         raise ExamplesNotEmbedded(wanted - embedded)
 
 
-def recommend_for_taste(liked, disliked=(), *, strategy=None, candidates=None, options=RankingOptions()):
-    """A ``Ranking`` of books for a reader who liked ``liked`` and disliked ``disliked`` (ids)."""
+def recommend_for_taste(liked, disliked=(), *, model, strategy=None, candidates=None, options=RankingOptions()):
+    """A ``Ranking`` of objects of ``model`` (a registered model) for a reader who liked
+    ``liked`` and disliked ``disliked`` (primary keys)."""
+    registration = registration_for(model)
     liked, disliked = list(dict.fromkeys(liked)), list(dict.fromkeys(disliked))
-    check_examples(liked, disliked)
+    check_examples(registration, liked, disliked)
     strategy = strategy or bookrec_settings.TASTE_STRATEGY
     exclude = tuple(liked + disliked)
     if strategy == Strategy.AVERAGE_VECTOR:
-        query = Query(vector=taste_vector(liked, disliked), exclude_ids=exclude)
-        return rank(query, mode=Mode.VECTOR, candidates=candidates, options=options)
+        query = Query(vector=taste_vector(registration, liked, disliked), exclude_ids=exclude)
+        return rank(query, registration, mode=Mode.VECTOR, candidates=candidates, options=options)
     if strategy == Strategy.BEST_SCORE:
-        items = best_score_first_stage(liked, disliked, candidates, options)
-        return shape(items, Query(exclude_ids=exclude), mode=Mode.VECTOR, options=options)
+        items = best_score_first_stage(registration, liked, disliked, candidates, options)
+        return shape(items, Query(exclude_ids=exclude), registration, mode=Mode.VECTOR, options=options)
     raise ValueError(f"Unknown strategy {strategy!r}.")
 
 
-def average_of(ids):
-    return Book.objects.with_current_embedding().filter(pk__in=ids).aggregate(v=Avg("embedding"))["v"]
+def average_of(registration, ids):
+    return current_vectors(registration).filter(object_id__in=ids).aggregate(v=Avg("embedding"))["v"]
 
 
-def taste_vector(liked, disliked):
-    positive = np.asarray(average_of(liked), dtype=np.float64)
+def taste_vector(registration, liked, disliked):
+    positive = np.asarray(average_of(registration, liked), dtype=np.float64)
     if not disliked:
         return positive
-    return positive + (positive - np.asarray(average_of(disliked), dtype=np.float64))
+    return positive + (positive - np.asarray(average_of(registration, disliked), dtype=np.float64))
 
 
 def closest(vectors):
-    """SQL: the smallest cosine distance from the row's embedding to any of ``vectors``."""
-    distances = [CosineDistance("embedding", vector) for vector in vectors]
+    """SQL: the smallest cosine distance from the row's vector to any of ``vectors``."""
+    distances = [CosineDistance(schema.vector_expression(), vector) for vector in vectors]
     return distances[0] if len(distances) == 1 else Least(*distances)
 
 
-def best_score_first_stage(liked, disliked, candidates, options):
+def best_score_first_stage(registration, liked, disliked, candidates, options):
     limit = options.limit or bookrec_settings.DEFAULT_LIMIT
     pool = candidate_pool_size(limit, Mode.VECTOR, options)
-    vectors = dict(Book.objects.filter(pk__in=liked + disliked).values_list("pk", "embedding"))
+    candidates = candidates if candidates is not None else registration.objects()
+    vectors = dict(
+        current_vectors(registration).filter(object_id__in=liked + disliked).values_list("object_id", "embedding")
+    )
     exclude = liked + disliked
     candidate_ids = set()
-    for pk in liked:  # each liked book's own neighbourhood, through the HNSW index
-        found = nearest_books(vectors[pk], candidates=candidate_books(candidates), limit=pool, exclude_ids=exclude)
-        candidate_ids.update(item.book.pk for item in found)
+    for pk in liked:  # each liked object's own neighbourhood, through the HNSW index
+        found = nearest(registration, vectors[pk], candidates=candidates, limit=pool, exclude_ids=exclude)
+        candidate_ids.update(item.object.pk for item in found)
     best_positive = Value(1.0) - closest([vectors[pk] for pk in liked])
     if disliked:
         best_negative = Value(1.0) - closest([vectors[pk] for pk in disliked])
@@ -108,9 +114,10 @@ def best_score_first_stage(liked, disliked, candidates, options):
         )
     else:
         score = best_positive
-    ranked = (
-        candidate_books().filter(pk__in=candidate_ids)
+    ranked = list(
+        current_vectors(registration).filter(object_id__in=candidate_ids)
         .annotate(best_positive=best_positive, best_score=score)
-        .order_by("-best_score", "pk")[:pool]
+        .order_by("-best_score", "object_id").values_list("object_id", "best_positive", "best_score")[:pool]
     )
-    return [Recommendation(book, book.best_positive, book.best_score) for book in ranked]
+    objects = candidates.in_bulk([pk for pk, _, _ in ranked])
+    return [Recommendation(objects[pk], positive, best) for pk, positive, best in ranked if pk in objects]

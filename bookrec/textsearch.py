@@ -1,6 +1,7 @@
 """Keyword ranking with PostgreSQL full-text search.
 
-``Book.search_document`` is a stored ``tsvector`` (title, author, summary) with a GIN index.
+``Document.search_document`` is a stored ``tsvector`` of each registered object's TEXT fields
+(weighted A, B, C, D in their order; written by ``bookrec.indexing``) with a GIN index.
 A query — free text, or a whole book for "similar books" — becomes its weighted terms; the
 index finds the books sharing any of them, and each book is scored in SQL as
 
@@ -26,12 +27,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.db import connections, transaction
-from django.db.models.sql import Query
+from django.db import connections
 
 from bookrec.conf import bookrec_settings
-from bookrec.documents import full_text_expression
-from bookrec.models import Book
+from bookrec.indexing import table
+from bookrec.models import Document
 
 SEARCH_COLUMN = "search_document"
 UNSET = object()
@@ -44,9 +44,9 @@ _STATISTICS = """
 _LAST_ANALYSED = "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relid = %s::regclass"
 _ROWS_ANALYSED = "SELECT reltuples FROM pg_class WHERE oid = %s::regclass"
 _TEXT_TERMS = "SELECT lexeme, coalesce(cardinality(positions), 1) FROM unnest(to_tsvector(%s::regconfig, %s))"
-_BOOK_TERMS = (
+_OBJECT_TERMS = (
     "SELECT t.lexeme, coalesce(cardinality(t.positions), 1)"
-    " FROM {table} AS b, unnest(b.{column}) AS t WHERE b.id = %s"
+    " FROM {table} AS b, unnest(b.{column}) AS t WHERE b.model_label = %s AND b.object_id = %s"
 )
 # Term at a time, as search engines do: the GIN index gives the retrieval terms' books (each
 # lookup capped) and their partial scores without reading them; the best of those are read
@@ -59,23 +59,26 @@ _RANKING = """
         SELECT matched.id, sum(terms.weight) AS partial
           FROM terms CROSS JOIN LATERAL (
                    -- LIMIT keeps this a per-term GIN index lookup (never flattened into a join)
-                   SELECT b.id FROM {table} AS b WHERE b.{column} @@ terms.query {candidates} LIMIT %s
+                   SELECT b.id FROM {table} AS b
+                    WHERE b.{column} @@ terms.query AND b.model_label = %s {candidates} LIMIT %s
                ) AS matched
          WHERE terms.retrieve
          GROUP BY matched.id
     ),
     shortlist AS (
-        SELECT b.id, b.{column} AS document
+        SELECT b.object_id, b.{column} AS document
           FROM hits JOIN {table} AS b ON b.id = hits.id
-         WHERE NOT b.id = ANY(%s)
-         ORDER BY hits.partial / sqrt(greatest(length(b.{column}), 1)) DESC, b.id
+         WHERE NOT b.object_id = ANY(%s)
+         ORDER BY hits.partial / sqrt(greatest(length(b.{column}), 1)) DESC, b.object_id
          LIMIT %s
     )
-    SELECT shortlist.id,
+    SELECT shortlist.object_id,
            (SELECT sum(terms.weight) FROM unnest(shortlist.document) AS own JOIN terms ON terms.lexeme = own.lexeme)
                / sqrt(greatest(length(shortlist.document), 1)) AS score
       FROM shortlist
-     ORDER BY score DESC, shortlist.id
+     -- the record of an object deleted behind bookrec's back (raw SQL) never answers
+     WHERE EXISTS (SELECT 1 FROM {host} AS h WHERE h.{host_pk} = shortlist.object_id)
+     ORDER BY score DESC, shortlist.object_id
      LIMIT %s
 """
 # Books read and scored with every term, per book asked for: the rest can only gain the
@@ -116,17 +119,18 @@ _statistics_cache = {}  # database alias -> (when analysed, LexemeStatistics)
 
 
 def lexeme_statistics(using="default"):
-    """The column's lexeme statistics, read again only after the table was analysed again."""
-    table = Book._meta.db_table
+    """The column's lexeme statistics, read again only after the table was analysed again.
+    They count the documents of every registered model together."""
+    documents = Document._meta.db_table
     with connections[using].cursor() as cursor:
-        cursor.execute(_LAST_ANALYSED, [table])
+        cursor.execute(_LAST_ANALYSED, [documents])
         analysed = cursor.fetchone()
         cached = _statistics_cache.get(using)
         if cached and cached[0] == analysed and analysed is not None and any(analysed):
             return cached[1]
-        cursor.execute(_STATISTICS, [table, SEARCH_COLUMN])
+        cursor.execute(_STATISTICS, [documents, SEARCH_COLUMN])
         row = cursor.fetchone()
-        cursor.execute(_ROWS_ANALYSED, [table])
+        cursor.execute(_ROWS_ANALYSED, [documents])
         rows = max(cursor.fetchone()[0], 0.0)  # -1: never analysed
     if row is None or row[0] is None:
         statistics = LexemeStatistics({}, None)
@@ -161,10 +165,10 @@ def text_terms(text, using="default"):
     return _weighted_terms(_TEXT_TERMS, [bookrec_settings.TEXT_SEARCH_CONFIG, text], using)
 
 
-def book_terms(book, using="default"):
-    """The weighted terms of a book's own full-text document (for "similar books")."""
-    table = connections[using].ops.quote_name(Book._meta.db_table)
-    return _weighted_terms(_BOOK_TERMS.format(table=table, column=SEARCH_COLUMN), [book.pk], using)
+def object_terms(registration, obj, using="default"):
+    """The weighted terms of an object's own full-text document (for "similar books")."""
+    sql = _OBJECT_TERMS.format(table=table(Document, using), column=SEARCH_COLUMN)
+    return _weighted_terms(sql, [registration.model_label, obj.pk], using)
 
 
 def _tsquery_lexeme(lexeme):
@@ -196,9 +200,10 @@ def shortlist_size(terms, retrieve, budget, limit, rescored_per_result):
     return limit if len(retrieve) == len(terms) else limit * rescored_per_result
 
 
-def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET,
+def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET,
                     rescored_per_result=RESCORED_PER_RESULT):
-    """The ``limit`` best books among ``candidates`` for these terms: [(book, score)].
+    """The ``limit`` best objects among ``candidates`` (a queryset of the registered model) for
+    these terms: [(object, score)].
 
     ``budget``: see the module's docstring (default ``KEYWORD_MATCH_BUDGET``; None reads and
     scores every book sharing any term: exact, and slow on a large catalogue).
@@ -207,66 +212,27 @@ def keyword_ranking(terms, *, candidates=None, limit=None, exclude_ids=(), budge
     budget = bookrec_settings.KEYWORD_MATCH_BUDGET if budget is UNSET else budget
     if not terms:
         return []
-    queryset = candidates if candidates is not None else Book.objects.all()
+    queryset = candidates if candidates is not None else registration.objects()
     connection = connections[queryset.db]
     if queryset.query.where:  # filtered: only the candidates are looked up
         candidates_sql, candidates_params = queryset.order_by().values("pk").query.sql_with_params()
-        candidates_clause = f"AND b.id IN ({candidates_sql})"
-    else:  # every book: no need to list them all
+        candidates_clause = f"AND b.object_id IN ({candidates_sql})"
+    else:  # every object: no need to list them all
         candidates_clause, candidates_params = "", ()
+    model = registration.model
     sql = _RANKING.format(
-        table=connection.ops.quote_name(Book._meta.db_table), column=SEARCH_COLUMN, candidates=candidates_clause
+        table=table(Document, queryset.db), column=SEARCH_COLUMN, candidates=candidates_clause,
+        host=connection.ops.quote_name(model._meta.db_table), host_pk=connection.ops.quote_name(model._meta.pk.column),
     )
     retrieve = retrieval_terms(terms, budget)
     params = [
         [term.lexeme for term in terms], [_tsquery_lexeme(term.lexeme) for term in terms],
-        [term.weight for term in terms], [term in retrieve for term in terms], *candidates_params, budget, list(exclude_ids),
+        [term.weight for term in terms], [term in retrieve for term in terms],
+        registration.model_label, *candidates_params, budget, list(exclude_ids),
         shortlist_size(terms, retrieve, budget, limit, rescored_per_result), limit,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         scores = cursor.fetchall()
-    books = queryset.in_bulk([pk for pk, _ in scores])
-    return [(books[pk], score) for pk, score in scores]
-
-
-# -- the column's text-search configuration ------------------------------------------------
-
-
-def column_configuration(using="default"):
-    """The text-search configuration the database's generated column uses, or None."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
-            " JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
-            " WHERE d.adrelid = to_regclass(%s) AND a.attname = %s",
-            [Book._meta.db_table, SEARCH_COLUMN],
-        )
-        row = cursor.fetchone()
-    found = re.search(r"to_tsvector\('([^']+)'::regconfig", row[0]) if row else None
-    return found.group(1) if found else None
-
-
-def search_document_field(config):
-    """``Book.search_document`` as it would be with another configuration."""
-    field = Book._meta.get_field(SEARCH_COLUMN).clone()
-    field.expression = full_text_expression(config)
-    field.set_attributes_from_name(SEARCH_COLUMN)
-    field.model = Book
-    field._query = Query(model=Book, alias_cols=False)  # what contribute_to_class would set
-    return field
-
-
-@transaction.atomic
-def rebuild_search_document(config, using="default"):
-    """Recreate the generated column (and its GIN index) with ``config``."""
-    index = next(index for index in Book._meta.indexes if index.fields == [SEARCH_COLUMN])
-    connection = connections[using]
-    with connection.schema_editor() as editor:
-        editor.remove_field(Book, Book._meta.get_field(SEARCH_COLUMN))
-        editor.add_field(Book, search_document_field(config))
-        editor.add_index(Book, index)
-        editor.execute(
-            f"ALTER TABLE {editor.quote_name(Book._meta.db_table)} ALTER COLUMN {SEARCH_COLUMN} SET STATISTICS 10000"
-        )
-    forget_statistics()
+    objects = queryset.in_bulk([pk for pk, _ in scores])
+    return [(objects[pk], score) for pk, score in scores if pk in objects]

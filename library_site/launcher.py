@@ -169,11 +169,13 @@ def stop_children(children, timeout=30):
 def embedding_counts():
     from django.db.models import Count
 
-    from bookrec.models import Book
+    from bookrec import indexing
+    from bookrec.models import Book, EmbeddingStatus
+    from bookrec.registry import registration_for
 
-    by_status = dict(Book.objects.values_list("embedding_status").annotate(n=Count("id")).order_by())
-    current = Book.objects.with_current_embedding().count()
-    return by_status, current
+    rows = indexing.active_embeddings(registration_for(Book))
+    by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
+    return by_status, by_status.get(EmbeddingStatus.EMBEDDED, 0)
 
 
 def show_progress(children):
@@ -205,10 +207,13 @@ EXAMPLE_LANGUAGES = {"en": "English", "zh": "Chinese"}
 def example_requests(port, limited):
     """One similar-books request per example language, or why there is none."""
     from bookrec.models import Book
+    from bookrec.recommendations import current_vectors
+    from bookrec.registry import registration_for
 
+    embedded = current_vectors(registration_for(Book)).values("object_id")
     lines = []
     for language, name in EXAMPLE_LANGUAGES.items():
-        book = Book.objects.with_current_embedding().filter(language=language).order_by("id").first()
+        book = Book.objects.filter(language=language, pk__in=embedded).order_by("id").first()
         if book:
             lines.append(f"  curl 'http://127.0.0.1:{port}/api/books/{book.pk}/similar/?limit=5'   # {book.title}")
         else:

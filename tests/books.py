@@ -4,13 +4,14 @@ Vectors made here have a known geometry (so a test can say which book must come 
 they are written through ``pipeline.write_vectors``, the code the workers use.
 """
 
+from collections import Counter
+
 import numpy as np
 
-from bookrec import pipeline
-from bookrec.conf import bookrec_settings
-from bookrec.documents import document_hash, document_text
+from bookrec import indexing, pipeline
 from bookrec.embedders import get_embedder
-from bookrec.models import Book
+from bookrec.models import Book, Document
+from bookrec.registry import registration_for
 
 
 def make_book(title="A book", summary="A summary worth embedding.", **fields):
@@ -19,7 +20,7 @@ def make_book(title="A book", summary="A summary worth embedding.", **fields):
 
 def direction(*components):
     """A unit vector of the configured width whose first components are these."""
-    vector = np.zeros(bookrec_settings.dimensions, dtype=np.float32)
+    vector = np.zeros(get_embedder().dimensions, dtype=np.float32)
     vector[: len(components)] = components
     return vector / np.linalg.norm(vector)
 
@@ -30,15 +31,29 @@ def at_angle(degrees):
     return direction(np.cos(radians), np.sin(radians))
 
 
-def give_vector(book, vector, model_name=None):
-    """Store ``vector`` as the book's embedding, made by ``model_name`` (default: the current model)."""
+def content_hash(obj):
+    """The fingerprint bookrec holds for ``obj``'s text ("" when it has none)."""
+    return Document.objects.get(model_label=registration_for(obj).model_label, object_id=obj.pk).content_hash
+
+
+def state(obj):
+    """``obj``'s Embedding row in the active space (None when there is none)."""
+    return indexing.active_embeddings(registration_for(obj)).filter(object_id=obj.pk).first()
+
+
+def status(obj):
+    row = state(obj)
+    return row.status if row else None
+
+
+def give_vector(obj, vector, model_name=None):
+    """Store ``vector`` as the object's embedding, made by ``model_name`` (default: the current model)."""
     written = pipeline.write_vectors(
-        [(book.pk, book.content_hash, book.content_hash, vector)],
-        model_name or get_embedder().model_name,
+        registration_for(obj), [(obj.pk, content_hash(obj), vector)], model_name or get_embedder().model_name,
     )
-    assert written == {book.pk}
-    book.refresh_from_db()
-    return book
+    assert written == {obj.pk}
+    obj.refresh_from_db()
+    return obj
 
 
 def embedded_book(vector, model_name=None, **fields):
@@ -46,16 +61,30 @@ def embedded_book(vector, model_name=None, **fields):
 
 
 def embedded_books(vectors, **fields):
-    """Many embedded books at once (one INSERT, one UPDATE): ``fields`` values may be
-    callables of the book's index."""
+    """Many embedded books at once (one INSERT, one sync, one vector write): ``fields`` values
+    may be callables of the book's index."""
     books = Book.objects.bulk_create([
         Book(**{"title": f"Book {i}", "summary": f"Summary {i}.",
                 **{k: v(i) if callable(v) else v for k, v in fields.items()}})
         for i in range(len(vectors))
     ])
-    rows = []
-    for book, vector in zip(books, vectors):
-        text_hash = document_hash(document_text(book))
-        rows.append((book.pk, book.content_hash, text_hash, vector))
-    pipeline.write_vectors(rows, get_embedder().model_name)
+    registration = registration_for(Book)
+    indexing.sync_objects(registration, books)
+    rows = [(book.pk, registration.content_hash(book), vector) for book, vector in zip(books, vectors)]
+    pipeline.write_vectors(registration, rows, get_embedder().model_name)
     return books
+
+
+def states(pks, model=Book):
+    """``{pk: Embedding row}`` in the active space."""
+    return indexing.embedding_states(registration_for(model), pks)
+
+
+def statuses(pks, model=Book):
+    """How many of these objects are in each status (in the active space)."""
+    return Counter(row.status for row in states(pks, model).values())
+
+
+def set_state(obj, **values):
+    """Change ``obj``'s row in the active space (``status=``, ``error=``...)."""
+    indexing.active_embeddings(registration_for(obj)).filter(object_id=obj.pk).update(**values)

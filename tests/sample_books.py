@@ -11,7 +11,9 @@ from rest_framework.test import APIClient
 
 from bookrec import pipeline, textsearch
 from bookrec.embedders import get_embedder
-from bookrec.models import Book, EmbeddingStatus
+from bookrec.models import Book, Document
+from bookrec.recommendations import current_vectors
+from bookrec.registry import registration_for
 
 CATALOGUE = [
     # title, author, language, subjects, year, summary
@@ -75,21 +77,27 @@ def create_catalogue(embed=True):
 
 def embed_books(ids):
     embedder = get_embedder()
+    registration = registration_for(Book)
     rows = []
-    for pk, digest in Book.objects.filter(pk__in=ids).values_list("pk", "content_hash"):
+    hashes = dict(
+        Document.objects.filter(model_label=registration.model_label, object_id__in=ids)
+        .values_list("object_id", "content_hash")
+    )
+    for pk, digest in hashes.items():
         vector = _vectors.get((embedder.model_name, digest))
         if vector is not None:
-            rows.append((pk, digest, digest, vector))
-    pipeline.write_vectors(rows, embedder.model_name)
-    missing = Book.objects.filter(pk__in=ids).exclude(embedding_status=EmbeddingStatus.EMBEDDED)
-    pipeline.embed_books(list(missing.values_list("pk", flat=True)), embedder=embedder)
-    for digest, vector in Book.objects.filter(pk__in=ids).values_list("embedded_hash", "embedding"):
+            rows.append((pk, digest, vector))
+    pipeline.write_vectors(registration, rows, embedder.model_name)
+    embedded = current_vectors(registration).filter(object_id__in=ids)
+    missing = set(ids) - set(embedded.values_list("object_id", flat=True))
+    pipeline.embed_objects(registration, sorted(missing), embedder=embedder)
+    for digest, vector in embedded.values_list("embedded_hash", "embedding"):
         _vectors[(embedder.model_name, digest)] = vector
 
 
 def analyse():
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Book._meta.db_table}")
+        cursor.execute(f"ANALYZE {Document._meta.db_table}")
     textsearch.forget_statistics()
 
 

@@ -22,7 +22,7 @@ def test_a_semantic_query_on_the_book_list_shows_ranked_books(admin_client, cata
     response = admin_client.get(url, {"semantic": "recipes for the kitchen", "semantic_mode": "vector"})
     assert response.status_code == 200
     results = response.context["semantic_results"]
-    assert {item.book.title for item in results[:2]} == {"The Art of French Cooking", "Modern Cookery for Private Families"}
+    assert {item.object.title for item in results[:2]} == {"The Art of French Cooking", "Modern Cookery for Private Families"}
     page = response.content.decode()
     assert "Books about “recipes for the kitchen” (mode: vector)" in page
     assert 'id="semantic-query"' in page
@@ -47,7 +47,7 @@ def test_semantic_search_with_the_embedder_down_tells_the_librarian(admin_client
     assert any("could not be embedded" in str(m) for m in response.context["messages"])
     # Keyword mode still answers.
     response = admin_client.get(reverse("admin:bookrec_book_changelist"), {"semantic": "whales", "semantic_mode": "keyword"})
-    assert "Moby-Dick" in {item.book.title for item in response.context["semantic_results"]}
+    assert "Moby-Dick" in {item.object.title for item in response.context["semantic_results"]}
 
 
 @pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
@@ -57,7 +57,7 @@ def test_the_similar_panel_shows_and_uses_the_chosen_mode(admin_client, catalogu
     assert response.status_code == 200
     assert response.context["similar_mode"] == mode
     assert f"Similar books (mode: {mode})" in response.content.decode()
-    titles = [item.book.title for item in response.context["similar_books"]]
+    titles = [item.object.title for item in response.context["similar_books"]]
     assert book.title not in titles and titles[0] in {"A Study in Scarlet", "The Hound of the Baskervilles"}
 
 

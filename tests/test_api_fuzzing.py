@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from bookrec import pipeline
-from bookrec.conf import bookrec_settings
 from bookrec.embedders import get_embedder
 from bookrec.models import Book
+from bookrec.registry import registration_for
+from tests.books import content_hash
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 40))
 CREDENTIALS = ("fuzzer", "fuzz-password")
@@ -38,9 +39,9 @@ def catalogue(transactional_db, purge_queue, settings):
     get_user_model().objects.create_superuser(CREDENTIALS[0], "f@example.org", CREDENTIALS[1])
     books = [Book.objects.create(title=f"Book {n}", summary=f"About {n}.", language="en", subjects=["Fiction"], year=1900 + n)
              for n in range(4)]
-    vectors = np.random.default_rng(0).standard_normal((3, bookrec_settings.dimensions)).astype(np.float32)
-    pipeline.write_vectors([(book.pk, book.content_hash, book.content_hash, vector / np.linalg.norm(vector))
-                            for book, vector in zip(books, vectors)], get_embedder().model_name)
+    vectors = np.random.default_rng(0).standard_normal((3, get_embedder().dimensions)).astype(np.float32)
+    pipeline.write_vectors(registration_for(Book), [(book.pk, content_hash(book), vector / np.linalg.norm(vector))
+                                                    for book, vector in zip(books, vectors)], get_embedder().model_name)
     yield [book.pk for book in books]
     from library_site.celery import app  # every saved book queued a task no worker takes
 

@@ -13,6 +13,8 @@ from kombu import Queue
 from bookrec import pipeline
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book, EmbeddingStatus
+from bookrec.registry import registration_for
+from tests.books import content_hash, state, status
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -54,9 +56,9 @@ def queued_batches(purge_queue):
         with app.connection_for_read() as conn:
             queue = Queue(bookrec_settings.CELERY_QUEUE, channel=conn.default_channel)
             while (message := queue.get(no_ack=True)) is not None:
-                assert message.headers["task"] == "bookrec.embed_books"
+                assert message.headers["task"] == "bookrec.embed"
                 args, kwargs, _ = message.decode()
-                batches.append(args[0])
+                batches.append(args[1])
         return batches
 
     return read
@@ -83,7 +85,7 @@ def test_good_rows_are_imported_and_queued(tmp_path, importing, queued_batches):
         "Pride and Prejudice", "Jane Austen", "en", 1813, ["Romance", "England -- Fiction"],
         "Elizabeth Bennet and Mr Darcy overcome pride.",
     )
-    assert book.embedding_status == EmbeddingStatus.PENDING and book.content_hash
+    assert status(book) == EmbeddingStatus.PENDING and content_hash(book)
     assert sorted(sum(queued_batches(), [])) == sorted(Book.objects.values_list("pk", flat=True))
 
 
@@ -153,9 +155,9 @@ def test_non_utf8_bytes_reject_their_line_only(tmp_path, importing):
 def test_reimport_upserts_changed_rows_and_leaves_unchanged_ones_alone(tmp_path, importing, queued_batches):
     importing(write(tmp_path / "v1.jsonl", jsonl(BOOKS)))
     pg2 = Book.objects.get(external_id="pg2")
-    pipeline.embed_books([pg2.pk])  # the real local model
-    pg2.refresh_from_db()
-    assert pg2.embedding_status == EmbeddingStatus.EMBEDDED
+    pipeline.embed_objects(registration_for(Book), [pg2.pk])  # the real local model
+    assert status(pg2) == EmbeddingStatus.EMBEDDED
+    embedded_hash = state(pg2).embedded_hash
     queued_batches()  # forget the first import's tasks
 
     v2 = [
@@ -168,12 +170,12 @@ def test_reimport_upserts_changed_rows_and_leaves_unchanged_ones_alone(tmp_path,
 
     assert out.strip() == "1 created, 2 updated, 1 unchanged, 0 rejected; 2 queued for embedding."
     pg1, pg4 = Book.objects.get(external_id="pg1"), Book.objects.get(external_id="pg4")
-    assert pg1.summary.startswith("A new summary") and pg1.embedding_status == EmbeddingStatus.PENDING
+    assert pg1.summary.startswith("A new summary") and status(pg1) == EmbeddingStatus.PENDING
     assert sorted(sum(queued_batches(), [])) == sorted([pg1.pk, pg4.pk])
     kept = Book.objects.get(external_id="pg2")
     assert (kept.year, kept.subjects) == (1852, ["Whaling"])
-    assert kept.embedding_status == EmbeddingStatus.EMBEDDED  # a new year keeps the vector
-    assert kept.embedding is not None and kept.embedded_hash == pg2.embedded_hash
+    assert status(kept) == EmbeddingStatus.EMBEDDED  # a new year keeps the vector
+    assert state(kept).embedding is not None and state(kept).embedded_hash == embedded_hash
     assert Book.objects.count() == 4
 
 

@@ -1,25 +1,25 @@
 import pytest
 from django.core.management import call_command
 
-from bookrec.checks import check_vector_column
+from bookrec.checks import check_database, check_registered_models
 from bookrec.models import Book, EmbeddingStatus
-from bookrec.schema import column_dimensions, pgvector_version
-from tests.books import direction, embedded_book, make_book
+from bookrec.registry import registration_for
+from bookrec.schema import index_exists, pgvector_version
+from tests.books import direction, embedded_book, make_book, state, status
 
 pytestmark = pytest.mark.django_db
 
 
-def test_no_warning_when_settings_and_column_agree():
-    assert column_dimensions() == 384
-    assert check_vector_column(None) == []
+def test_no_warning_when_every_registered_model_has_its_index():
+    assert index_exists(registration_for(Book))
+    assert check_database(None) == []
 
 
-def test_a_warning_names_both_widths_when_they_differ(bookrec):
-    bookrec(EMBEDDING_DIMENSIONS=128)
-    (warning,) = check_vector_column(None)
-    assert warning.id == "bookrec.W001"
-    assert "384-dimensional" in warning.msg and "ask for 128" in warning.msg
-    assert "embed --resize-column" in warning.hint
+def test_a_warning_when_the_current_space_has_no_index(bookrec):
+    bookrec(EMBEDDING_DIMENSIONS=128)  # another space, whose index was never built
+    (warning,) = check_database(None)
+    assert warning.id == "bookrec.W001" and "bookrec.Book has no vector index" in warning.msg
+    assert "vector_index build" in warning.hint
 
 
 def test_the_installed_pgvector_is_new_enough():
@@ -27,33 +27,48 @@ def test_the_installed_pgvector_is_new_enough():
     assert (major, minor) >= (0, 8)
 
 
-@pytest.fixture
-def books_at_the_old_width():
-    return {
-        "embedded": embedded_book(direction(1), title="Embedded"),
-        "pending": make_book(title="Pending"),
-        "skipped": make_book(title="Skipped", summary=""),
-    }
+def register(settings, label, **options):
+    settings.BOOKREC = {**settings.BOOKREC, "MODELS": {label: options}}
+    return [(error.id, error.msg) for error in check_registered_models(None)]
 
 
-def test_resize_column_changes_the_width_and_queues_every_book(bookrec, books_at_the_old_width, queued_tasks):
-    bookrec(EMBEDDING_DIMENSIONS=128)
-    call_command("embed", "--resize-column", "--queue", verbosity=0)
-    assert column_dimensions() == 128
-    assert check_vector_column(None) == []
-    statuses = dict(Book.objects.values_list("title", "embedding_status"))
-    assert statuses == {"Embedded": EmbeddingStatus.PENDING, "Pending": EmbeddingStatus.PENDING,
-                        "Skipped": EmbeddingStatus.SKIPPED}
-    assert Book.objects.filter(embedding__isnull=False).count() == 0
-    queued = sorted(pk for name, args, kwargs in queued_tasks() for pk in args[0])
-    assert queued == sorted([books_at_the_old_width["embedded"].pk, books_at_the_old_width["pending"].pk])
+def test_the_default_registration_is_valid():
+    assert check_registered_models(None) == []
 
 
-def test_resize_column_then_embeds_at_the_new_width(bookrec, books_at_the_old_width):
+@pytest.mark.parametrize("label, options, error_id, words", [
+    ("catalog.Book", {"TEXT": ["title"]}, "bookrec.E010", "'catalog.Book', which is not an installed model"),
+    ("bookrec.Book", {"TEXT": ["title"], "FILTER": ["year"]}, "bookrec.E011", "unknown key 'FILTER'"),
+    ("auth.Permission", {"TEXT": ["name"]}, None, None),
+    ("bookrec.Book", {}, "bookrec.E013", "has no TEXT"),
+    ("bookrec.Book", {"TEXT": ["title", "blurb"]}, "bookrec.E014", "['TEXT'] names 'blurb'"),
+    ("bookrec.Book", {"TEXT": ["title"], "TEMPLATE": "{title} {isbn}"}, "bookrec.E014", "['TEMPLATE'] names 'isbn'"),
+    ("bookrec.Book", {"TEXT": ["title"], "REQUIRED": ["abstract"]}, "bookrec.E014", "['REQUIRED'] names 'abstract'"),
+    ("bookrec.Book", {"TEXT": ["title"], "FILTERS": {"publisher": ["exact"]}}, "bookrec.E015", "publisher"),
+])
+def test_a_registration_that_does_not_fit_its_model_is_an_error_naming_the_field(settings, label, options, error_id, words):
+    errors = register(settings, label, **options)
+    if error_id is None:
+        assert errors == []
+    else:
+        assert any(found == error_id and words in message for found, message in errors), errors
+
+
+def test_a_non_integer_primary_key_is_an_error(settings):
+    errors = register(settings, "contenttypes.ContentType", TEXT=["model"])
+    assert errors == []  # an AutoField
+    settings.BOOKREC = {**settings.BOOKREC, "MODELS": {"sessions.Session": {"TEXT": ["session_data"]}}}
+    assert [error.id for error in check_registered_models(None)] == ["bookrec.E012"]
+
+
+def test_a_new_width_needs_no_column_change_only_embedding(bookrec):
+    embedded = embedded_book(direction(1), title="Embedded")
+    pending = make_book(title="Pending")
+    skipped = make_book(title="Skipped", summary="")
     embedder = bookrec(EMBEDDING_DIMENSIONS=128)
-    call_command("embed", "--resize-column", verbosity=0)
-    for title in ("Embedded", "Pending"):
-        book = Book.objects.get(title=title)
-        assert book.embedding_status == EmbeddingStatus.EMBEDDED
-        assert book.embedding_model == embedder.model_name and embedder.model_name.endswith("@128")
-        assert len(book.embedding) == 128
+    call_command("embed", verbosity=0)
+    for book in (embedded, pending):
+        assert status(book) == EmbeddingStatus.EMBEDDED
+        assert state(book).space == embedder.model_name and embedder.model_name.endswith("@128")
+        assert len(state(book).embedding) == 128
+    assert status(skipped) == EmbeddingStatus.SKIPPED

@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 from bookrec import pipeline
 from bookrec.embedders.local import LocalE5Embedder
 from bookrec.models import Book, EmbeddingStatus
+from bookrec.registry import registration_for
+from tests.books import content_hash, state, statuses
 from tests.processes import wait_until
 
 BOOKS = [
@@ -17,7 +19,7 @@ BOOKS = [
 
 
 def all_embedded(ids):
-    return Book.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.EMBEDDED).count() == len(ids)
+    return statuses(ids) == {EmbeddingStatus.EMBEDDED: len(ids)}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -29,20 +31,20 @@ def test_saved_books_are_embedded_by_a_worker_and_recommended(openai_settings, e
     })
     books = [Book.objects.create(title=t, author=a, summary=s, language="en") for t, a, s in BOOKS]
     ids = [book.pk for book in books]
-    assert all(b.embedding_status == EmbeddingStatus.PENDING for b in books)
+    assert statuses(ids) == {EmbeddingStatus.PENDING: len(ids)}
 
     wait_until(lambda: all_embedded(ids), 60, "the worker to embed the books")
 
-    stored = Book.objects.get(pk=ids[0])
-    assert stored.embedding_model == "multilingual-e5-small@384"
+    stored = state(books[0])
+    assert stored.space == "multilingual-e5-small@384"
     assert len(stored.embedding) == 384
-    assert stored.embedded_hash == stored.content_hash
+    assert stored.embedded_hash == content_hash(books[0])
 
     response = APIClient().get(f"/api/books/{ids[0]}/similar/", {"limit": 2})
     assert response.status_code == 200, response.content
     titles = [r["book"]["title"] for r in response.json()["results"]]
     assert titles == ["Neural Networks from Scratch", "The Art of French Cooking"]
-    assert "embed_books" in worker.output()
+    assert "bookrec.embed" in worker.output()
 
 
 # Two books on one topic and one on another, per language: the second must come first.
@@ -66,7 +68,7 @@ def test_the_local_model_recommends_the_book_on_the_same_topic_first(bookrec, la
     embedder = bookrec()
     assert isinstance(embedder, LocalE5Embedder)
     books = [Book.objects.create(title=t, author=a, summary=s, language=language) for t, a, s in TOPICS[language]]
-    report = pipeline.embed_books([book.pk for book in books], embedder=embedder)
+    report = pipeline.embed_objects(registration_for(Book), [book.pk for book in books], embedder=embedder)
     assert sorted(report.embedded) == sorted(book.pk for book in books)
 
     response = APIClient().get(f"/api/books/{books[0].pk}/similar/")

@@ -18,10 +18,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from bookrec import pipeline
+from bookrec import indexing, pipeline, tasks
 from bookrec.catalogue import import_books
-from bookrec.documents import document_hash, document_text
-from bookrec.models import Book, EmbeddingStatus
+from bookrec.models import Book, Document, EmbeddingStatus
+from bookrec.recommendations import nearest
+from bookrec.registry import document_hash, registration_for
 from tests import fault_server as fs
 from tests.processes import wait_until
 
@@ -39,8 +40,16 @@ def import_catalogue(count, prefix="book"):
     return list(Book.objects.filter(external_id__startswith=f"{prefix}-").values_list("pk", flat=True))
 
 
+BOOKS = registration_for(Book)
+
+
+def rows(ids):
+    """The books' Embedding rows in the active space (the model this process is configured with)."""
+    return indexing.active_embeddings(BOOKS).filter(object_id__in=list(ids))
+
+
 def statuses(ids):
-    return Counter(Book.objects.filter(pk__in=ids).values_list("embedding_status", flat=True))
+    return Counter(rows(ids).values_list("status", flat=True))
 
 
 def all_have(ids, status):
@@ -51,12 +60,15 @@ def assert_vectors_are_of_their_text(ids, model=fs.FAULT_MODEL):
     """Every book is embedded, and its vector is the one of its current text."""
     books = list(Book.objects.filter(pk__in=ids))
     assert len(books) == len(ids)
+    embedded = indexing.embedding_states(BOOKS, ids)
+    hashes = dict(Document.objects.filter(object_id__in=ids).values_list("object_id", "content_hash"))
+    vectors = dict(rows(ids).values_list("object_id", "embedding"))
     for book in books:
-        text = document_text(book)
-        assert book.embedding_status == EmbeddingStatus.EMBEDDED, (book.pk, book.embedding_error)
-        assert book.embedded_hash == book.content_hash == document_hash(text)
-        assert book.embedding_error == ""
-        np.testing.assert_allclose(np.asarray(book.embedding, dtype=np.float32), fs.deterministic_vector(text, 384, model), atol=2e-3)
+        text, row = BOOKS.render(book), embedded[book.pk]
+        assert row.status == EmbeddingStatus.EMBEDDED, (book.pk, row.error)
+        assert row.embedded_hash == hashes[book.pk] == document_hash(text)
+        assert row.error == ""
+        np.testing.assert_allclose(np.asarray(vectors[book.pk], dtype=np.float32), fs.deterministic_vector(text, 384, model), atol=2e-3)
 
 
 def staff_client():
@@ -97,10 +109,10 @@ def test_server_down_during_reembedding_of_1000_books_then_back(fault_server, fa
         book.save()
     # Until it is replaced, a book's current vector keeps serving; an edited one has none.
     assert statuses(ids) == Counter({EmbeddingStatus.EMBEDDED: 990, EmbeddingStatus.PENDING: 10})
-    assert not Book.objects.filter(pk__in=edited, embedding__isnull=False).exists()
+    assert not rows(edited).filter(embedding__isnull=False).exists()
 
     fault_server.start()
-    wait_until(lambda: Book.objects.filter(pk__in=ids, embedded_at__gt=started).count() == 1000, 120,
+    wait_until(lambda: rows(ids).filter(embedded_at__gt=started).count() == 1000, 120,
                "every book to be embedded again")
     assert_vectors_are_of_their_text(ids)
     revised = {t for t in fault_server.texts_embedded() if t.endswith("Revised edition.")}
@@ -112,9 +124,9 @@ def test_books_whose_retries_ran_out_are_failed_with_the_reason_then_picked_up(f
     fault_worker(BOOKREC_TASK_MAX_RETRIES=2)
     ids = import_catalogue(1000)
     wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 120, "every batch to give up")
-    reasons = set(Book.objects.filter(pk__in=ids).values_list("embedding_error", flat=True))
+    reasons = set(rows(ids).values_list("error", flat=True))
     assert reasons == {"Gave up after 2 retries: Embedding server unreachable: APIConnectionError."}
-    assert not Book.objects.filter(pk__in=ids, embedding__isnull=False).exists()
+    assert not rows(ids).filter(embedding__isnull=False).exists()
 
     fault_server.start()
     response = staff_client().post("/admin/bookrec/book/reembed-stale/")
@@ -143,15 +155,15 @@ def test_wrong_answers_are_never_written_and_recorded(fault_server, fault_worker
     fault_server.misbehave(mode)
     ids = make_books(3)
     wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 60, f"the books to fail ({mode})")
-    for book in Book.objects.filter(pk__in=ids):
-        assert book.embedding is None
-        assert book.embedding_error == reason
+    for row in rows(ids):
+        assert row.embedding is None
+        assert row.error == reason
     # The batch was split to find the books the server answers wrongly: none was retried
     # as if the error were transient.
     assert all(r.answer == mode for r in fault_server.requests)
 
     fault_server.heal()
-    pipeline.reembed_stale_or_failed()
+    tasks.reembed_stale_or_failed(Book)
     wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "re-embedding once the server is healthy")
     assert_vectors_are_of_their_text(ids)
 
@@ -166,11 +178,11 @@ def test_transient_errors_are_recorded_and_retried(fault_server, fault_worker, m
     fault_server.misbehave(mode)
     fault_server.retry_after = 1
     ids = make_books(3)
-    wait_until(lambda: set(Book.objects.filter(pk__in=ids).values_list("embedding_error", flat=True)) == {reason},
+    wait_until(lambda: set(rows(ids).values_list("error", flat=True)) == {reason},
                60, "the error to be recorded")
     fault_server.wait_for_requests(2, answer=mode)  # retried, not given up
     assert statuses(ids) == Counter({EmbeddingStatus.PENDING: 3})
-    assert not Book.objects.filter(pk__in=ids, embedding__isnull=False).exists()
+    assert not rows(ids).filter(embedding__isnull=False).exists()
 
     fault_server.heal()
     wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "the retry after the server healed")
@@ -182,7 +194,7 @@ def test_transient_errors_give_up_with_the_reason(fault_server, fault_worker):
     fault_server.misbehave(fs.ERROR_500)
     ids = make_books(2)
     wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 60, "the retries to run out")
-    assert set(Book.objects.filter(pk__in=ids).values_list("embedding_error", flat=True)) == {
+    assert set(rows(ids).values_list("error", flat=True)) == {
         "Gave up after 2 retries: Embedding server answered HTTP 500: Error code: 500 - The model crashed."
     }
     # Each book (queued on its own save) was tried once and retried twice.
@@ -208,15 +220,16 @@ def test_429_retry_after_is_honoured(fault_server, fault_worker):
 def pending_books(count):
     """Books left pending with no message queued (as if the broker had been down):
     the next worker to start queues them."""
-    books = [Book(title=f"Pending {n}", summary=f"Left pending, number {n}.") for n in range(count)]
-    for book in books:
-        book.refresh_embedding_state()
-    return [book.pk for book in Book.objects.bulk_create(books)]
+    books = Book.objects.bulk_create(
+        [Book(title=f"Pending {n}", summary=f"Left pending, number {n}.") for n in range(count)]
+    )
+    indexing.sync_objects(BOOKS, books)  # as a save does, without queueing
+    return [book.pk for book in books]
 
 
 def task_ids(log, event):
     """Ids of the embed tasks a worker log reports as ``received`` or ``succeeded``."""
-    return re.findall(rf"Task bookrec\.embed_books\[([0-9a-f-]+)\] {event}", log)
+    return re.findall(rf"Task bookrec\.embed\[([0-9a-f-]+)\] {event}", log)
 
 
 def test_a_worker_killed_mid_batch_has_its_batch_redelivered_to_another(fault_server, fault_worker):
@@ -248,7 +261,7 @@ def test_an_edit_while_in_flight_discards_the_stale_vector(fault_server, fault_w
     worker = fault_worker()
     fault_server.misbehave(fs.HOLD)
     book = Book.objects.create(title="Draft", summary="The first draft of the summary.")
-    old_text = document_text(book)
+    old_text = BOOKS.render(book)
     fault_server.wait_for_requests(1)  # the worker is waiting for the old text's vector
 
     book.summary = "The summary as the librarian corrected it."
@@ -256,7 +269,7 @@ def test_an_edit_while_in_flight_discards_the_stale_vector(fault_server, fault_w
     fault_server.heal()  # the old text's vector arrives after the edit
 
     wait_until(lambda: all_have([book.pk], EmbeddingStatus.EMBEDDED), 60, "the new text to be embedded")
-    assert fault_server.texts_embedded() == [old_text, document_text(book)]
+    assert fault_server.texts_embedded() == [old_text, BOOKS.render(book)]
     assert "1 changed meanwhile" in worker.output()
     assert_vectors_are_of_their_text([book.pk])
 
@@ -271,19 +284,16 @@ def test_a_model_change_makes_vectors_stale_never_compared_and_one_action_reembe
     ids = make_books(4)
     wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "embedding with the old model")
     old.stop()
-    old_vector = np.asarray(Book.objects.get(pk=ids[1]).embedding, dtype=np.float32)
+    old_vector = np.asarray(rows([ids[1]]).get().embedding, dtype=np.float32)
 
     fault_settings.BOOKREC = {**fault_settings.BOOKREC, "EMBEDDING_MODEL": "fault-double-v2"}
-    fault_worker(name="new-model", EMBEDDING_MODEL="fault-double-v2")
-    assert set(Book.objects.needing_embedding().values_list("pk", flat=True)) == set(ids)
     response = client.get(f"/api/books/{ids[0]}/similar/")
-    assert response.status_code == 409 and response.json()["embedding_status"] == "embedded"
+    assert response.status_code == 409 and response.json()["embedding_status"] == "pending"
+    assert set(pipeline.needing_embedding(BOOKS)) == set(ids)  # the new space's rows, pending
 
     # Half the catalogue is re-embedded with the new model; the other half keeps old vectors.
-    pipeline.reembed(Book.objects.filter(pk__in=ids[:2]))
-    wait_until(lambda: all_have(ids[:2], EmbeddingStatus.EMBEDDED)
-               and Book.objects.filter(pk__in=ids[:2], embedding_model="fault-double-v2@384").count() == 2,
-               60, "two books re-embedded with the new model")
+    pipeline.embed_objects(BOOKS, ids[:2])
+    assert all_have(ids[:2], EmbeddingStatus.EMBEDDED)
     new, old = set(ids[:2]), set(ids[2:])
 
     def compared(results):  # the books a vector was compared with: those with a similarity
@@ -300,19 +310,17 @@ def test_a_model_change_makes_vectors_stale_never_compared_and_one_action_reembe
         if mode == "vector":
             assert {r["book"]["id"] for r in similar + searched + liked} <= new
     # The service they share never returns an old vector, even the query's twin.
-    from bookrec.recommendations import nearest_books
-    assert {r.book.pk for r in nearest_books(old_vector, limit=10)} == new
+    assert {r.object.pk for r in nearest(BOOKS, old_vector, limit=10)} == new
     # The admin's similar-books panel neither.
     staff = staff_client()
     panel = staff.get(f"/admin/bookrec/book/{ids[0]}/change/", {"similar_mode": "vector"}).content.decode()
     assert f"/admin/bookrec/book/{ids[1]}/change/" in panel
     assert not any(f"/admin/bookrec/book/{pk}/change/" in panel for pk in old)
 
-    # One action re-embeds whatever is stale.
+    # One action re-embeds whatever is stale (a starting worker's sweep would queue it too).
     assert staff.post("/admin/bookrec/book/reembed-stale/").status_code == 302
-    wait_until(lambda: Book.objects.filter(pk__in=ids, embedding_model="fault-double-v2@384",
-                                           embedding_status=EmbeddingStatus.EMBEDDED).count() == 4,
-               60, "the stale books re-embedded")
+    fault_worker(name="new-model", EMBEDDING_MODEL="fault-double-v2")
+    wait_until(lambda: all_have(ids, EmbeddingStatus.EMBEDDED), 60, "the stale books re-embedded")
     assert_vectors_are_of_their_text(ids, model="fault-double-v2")
 
 
@@ -324,8 +332,8 @@ def test_two_workers_on_overlapping_selections(fault_server, fault_worker):
     fault_server.misbehave(fs.HOLD)
     workers = [fault_worker(name=f"overlap-{n}") for n in range(2)]  # the first one queues all 300
     # The same books again, in the other order and shifted, so batches overlap both ways.
-    pipeline.queue_embedding(ids[::-1])
-    pipeline.queue_embedding(ids[16:] + ids[:16])
+    tasks.queue_embedding(BOOKS, ids[::-1])
+    tasks.queue_embedding(BOOKS, ids[16:] + ids[:16])
     fault_server.wait_for_requests(2)  # both workers are mid-batch...
     for book in Book.objects.filter(pk__in=ids[::7]):  # ...while librarians edit
         book.summary += " Edited."
@@ -366,15 +374,17 @@ def race(*writes, rounds):
 
 
 def vector_rows(ids):
-    return [(book.pk, book.content_hash, book.content_hash, np.full(384, 0.05, dtype=np.float32))
-            for book in Book.objects.filter(pk__in=ids).order_by("pk")]
+    hashes = dict(Document.objects.filter(object_id__in=ids).values_list("object_id", "content_hash"))
+    return [(pk, hashes[pk], np.full(384, 0.05, dtype=np.float32)) for pk in sorted(ids)]
 
 
 def test_concurrent_vector_writes_in_opposite_orders_do_not_deadlock():
     """The writes two workers make when their batches list the same books in different orders."""
     ids = pending_books(100)
-    rows = vector_rows(ids)
-    assert race(lambda: pipeline.write_vectors(rows, "m"), lambda: pipeline.write_vectors(rows[::-1], "m"), rounds=20) == []
+    vectors = vector_rows(ids)
+    space = indexing.active_space()
+    assert race(lambda: pipeline.write_vectors(BOOKS, vectors, space),
+                lambda: pipeline.write_vectors(BOOKS, vectors[::-1], space), rounds=20) == []
     assert all_have(ids, EmbeddingStatus.EMBEDDED)
 
 
@@ -383,6 +393,6 @@ def test_reembedding_while_a_worker_writes_does_not_deadlock():
     ids = pending_books(300)
     for pk in random.Random(0).sample(ids, 150):  # rows no longer lie in id order on disk
         Book.objects.filter(pk=pk).update(title=f"Moved {pk}")
-    rows = vector_rows(ids)
-    assert race(lambda: pipeline.write_vectors(rows, "m"),
-                lambda: pipeline.mark_for_embedding(Book.objects.filter(pk__in=ids)), rounds=20) == []
+    vectors = vector_rows(ids)
+    assert race(lambda: pipeline.write_vectors(BOOKS, vectors, indexing.active_space()),
+                lambda: pipeline.mark_for_embedding(BOOKS, Book.objects.filter(pk__in=ids)), rounds=20) == []

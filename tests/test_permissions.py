@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from bookrec.models import Book, EmbeddingStatus
 from tests import fault_server as fs
+from tests.books import set_state, states, status, statuses
 from tests.processes import wait_until
 
 BODY = {"title": "New", "summary": "Something new."}
@@ -27,7 +28,7 @@ def fresh_throttle_counts():
 @pytest.fixture
 def book(db):
     book = Book.objects.create(title="Dune", author="Frank Herbert", summary="Politics and sand.", language="en")
-    Book.objects.filter(pk=book.pk).update(embedding_status=EmbeddingStatus.EMBEDDED)  # as if done
+    set_state(book, status=EmbeddingStatus.EMBEDDED)  # as if done
     return Book.objects.get(pk=book.pk)
 
 
@@ -86,7 +87,7 @@ def test_each_write_needs_its_own_permission(book):
     assert editor.delete(f"/api/books/{book.pk}/").status_code == 403
     assert editor.patch(f"/api/books/{book.pk}/", {"title": "Dune Messiah"}, format="json").status_code == 200
     assert editor.post(f"/api/books/{book.pk}/reembed/").status_code == 202
-    assert Book.objects.get(pk=book.pk).embedding_status == EmbeddingStatus.PENDING
+    assert status(book) == EmbeddingStatus.PENDING
 
     cataloguer = api_client(user("cataloguer", "add_book", "delete_book"))
     assert cataloguer.post("/api/books/", BODY, format="json").status_code == 201
@@ -115,12 +116,12 @@ def test_admin_reembedding_needs_change_book(book):
     run_reembed_action(viewer, book)
     assert viewer.post("/admin/bookrec/book/reembed-stale/").status_code == 403
     assert viewer.post(f"/admin/bookrec/book/{book.pk}/change/", {"title": "Changed"}).status_code == 403
-    assert Book.objects.get(pk=book.pk).embedding_status == EmbeddingStatus.EMBEDDED
+    assert status(book) == EmbeddingStatus.EMBEDDED
 
     librarian = admin_client(user("librarian", "view_book", "change_book", is_staff=True))
     assert b"reembed_selected" in librarian.get("/admin/bookrec/book/").content
     assert run_reembed_action(librarian, book).status_code == 302
-    assert Book.objects.get(pk=book.pk).embedding_status == EmbeddingStatus.PENDING
+    assert status(book) == EmbeddingStatus.PENDING
 
 
 @pytest.mark.django_db
@@ -128,7 +129,7 @@ def test_admin_is_closed_to_anonymous_and_non_staff(book):
     for client in (Client(), admin_client(user("reader", "change_book"))):
         assert client.get("/admin/bookrec/book/").status_code == 302  # to the login page
         assert client.post("/admin/bookrec/book/reembed-stale/").status_code == 302
-    assert Book.objects.get(pk=book.pk).embedding_status == EmbeddingStatus.EMBEDDED
+    assert status(book) == EmbeddingStatus.EMBEDDED
 
 
 # -- throttling -------------------------------------------------------------------------
@@ -162,11 +163,10 @@ def test_the_api_key_never_appears_in_logs_stored_errors_or_responses(fault_serv
     worker = fault_worker(EMBEDDING_API_KEY=API_KEY, BOOKREC_LOG_LEVEL="DEBUG")
     fault_server.misbehave(fs.UNAUTHORIZED)  # the server echoes the key it refuses
     ids = [Book.objects.create(title=f"Book {n}", summary=f"About {n}.").pk for n in range(2)]
-    wait_until(lambda: Book.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.FAILED).count() == 2,
-               60, "the books to fail")
+    wait_until(lambda: statuses(ids) == {EmbeddingStatus.FAILED: 2}, 60, "the books to fail")
     assert fault_server.authorizations()[0] == f"Bearer {API_KEY}"  # sent, and echoed back
 
-    errors = list(Book.objects.values_list("embedding_error", flat=True))
+    errors = [row.error for row in states(ids).values()]
     assert errors == ["Embedding server answered HTTP 401: Error code: 401 - Incorrect API key provided: [API key]."] * 2
     admin = admin_client(get_user_model().objects.create_superuser("root", "r@example.org", "pw"))
     pages = [

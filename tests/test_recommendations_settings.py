@@ -9,9 +9,11 @@ import pytest
 from django.db import connection, transaction
 
 from bookrec import recommendations
-from bookrec.conf import bookrec_settings
+from bookrec.embedders import get_embedder
 from bookrec.models import Book
-from tests.books import embedded_books
+from bookrec.ranking import Mode, RankingOptions, rank_similar
+from bookrec.registry import registration_for
+from tests.books import embedded_books, state
 
 # No test transaction around the test: the query's own transaction is the outermost one,
 # so what SET LOCAL leaves behind (nothing) can be seen after it.
@@ -23,12 +25,16 @@ RARE = "rare"
 @pytest.fixture
 def books():
     """400 books with random vectors; 10 of them (spread out) have the subject RARE."""
-    vectors = np.random.default_rng(3).standard_normal((400, bookrec_settings.dimensions))
+    vectors = np.random.default_rng(3).standard_normal((400, get_embedder().dimensions))
     return embedded_books(list(vectors), subjects=lambda i: [RARE] if i % 40 == 0 else [])
 
 
 def vector_of(book):
-    return Book.objects.get(pk=book.pk).embedding
+    return state(book).embedding
+
+
+def nearest_books(vector, **kwargs):
+    return recommendations.nearest(registration_for(Book), vector, **kwargs)
 
 
 def search_settings(conn):
@@ -67,7 +73,7 @@ def test_configured_values_are_in_force_during_the_query_and_gone_after(books, s
                         "HNSW_MAX_SCAN_TUPLES": 4567}
     before = search_settings(connection)
 
-    seen = settings_seen_by_the_search(lambda: recommendations.similar_books(books[0]))
+    seen = settings_seen_by_the_search(lambda: rank_similar(books[0], mode=Mode.VECTOR, options=RankingOptions()))
 
     assert seen == ("123", "strict_order", "4567")
     assert search_settings(connection) == before != seen  # SET LOCAL: nothing leaks into the session
@@ -81,7 +87,7 @@ def test_iterative_scan_returns_limit_rows_under_a_selective_filter(books, setti
         settings.BOOKREC = {**settings.BOOKREC, "HNSW_ITERATIVE_SCAN": iterative_scan}
         with transaction.atomic():
             index_preferred()
-            return recommendations.nearest_books(vector_of(books[1]), candidates=rare, limit=10)
+            return nearest_books(vector_of(books[1]), candidates=rare, limit=10)
 
     # The index hands over ef_search (10) candidates; few are rare, so without iterative
     # scans the filter leaves fewer than limit. With them the scan goes on until it has 10.
@@ -94,7 +100,7 @@ def test_ef_search_bounds_what_one_index_scan_returns(books, settings):
         settings.BOOKREC = {**settings.BOOKREC, "HNSW_EF_SEARCH": ef_search, "HNSW_ITERATIVE_SCAN": "off"}
         with transaction.atomic():
             index_preferred()
-            return recommendations.nearest_books(vector_of(books[2]), limit=100)
+            return nearest_books(vector_of(books[2]), limit=100)
 
     assert len(found_with(20)) == 20
     assert len(found_with(100)) == 100

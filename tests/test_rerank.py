@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bookrec.documents import document_text
+from bookrec.registry import registration_for
 from bookrec.models import Book
 from tests.sample_books import client, catalogue  # noqa: F401 (fixtures)
 from tests.processes import free_port
@@ -40,7 +40,7 @@ def search(client, **params):
 
 
 def overlap_of(row):
-    return word_overlap(QUERY, document_text(Book.objects.get(pk=row["book"]["id"])))
+    return word_overlap(QUERY, registration_for(Book).render(Book.objects.get(pk=row["book"]["id"])))
 
 
 def test_results_are_reordered_by_the_reranker(client, catalogue, reranker, settings):
@@ -58,7 +58,7 @@ def test_results_are_reordered_by_the_reranker(client, catalogue, reranker, sett
     assert body["query"] == QUERY
     assert body["instruct"] == settings.BOOKREC.get("QUERY_INSTRUCTION", "Given a description of what a reader wants, retrieve books about it")
     assert body["model"] == "Qwen/Qwen3-Reranker-0.6B" and body["return_documents"] is False
-    assert sorted(body["documents"]) == sorted(document_text(Book.objects.get(pk=row["book"]["id"])) for row in first_stage["results"])
+    assert sorted(body["documents"]) == sorted(registration_for(Book).render(Book.objects.get(pk=row["book"]["id"])) for row in first_stage["results"])
 
 
 def test_only_the_top_candidates_are_sent(client, catalogue, reranker):
@@ -74,7 +74,7 @@ def test_similar_books_are_reranked_with_their_own_instruction(client, catalogue
     response = client.get(f"/api/books/{book.pk}/similar/", {"mode": "hybrid", "limit": 3})
     assert response.status_code == 200 and response.json()["reranked"] is True
     body = server.requests[0]["body"]
-    assert body["query"] == document_text(book)
+    assert body["query"] == registration_for(Book).render(book)
     assert body["instruct"] == "Given a book's description, retrieve books on the same subjects"
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from bookrec.models import Book, EmbeddingStatus
+from bookrec.models import Book, Embedding, EmbeddingStatus
 from bookrec.tasks import retry_delay
 from tests.processes import free_port, wait_until
 
@@ -38,28 +38,22 @@ def test_a_worker_retries_an_unreachable_server_then_records_the_failure(celery_
     })
     book = Book.objects.create(title="Unlucky", summary="Its server is never there.")
 
-    def settled():
-        book.refresh_from_db()
-        return book.embedding_status == EmbeddingStatus.FAILED
-
-    wait_until(settled, 60, "the worker to give up")
-    assert book.embedding_error.startswith("Gave up after 2 retries: Embedding server unreachable")
-    assert book.embedding is None
+    row = Embedding.objects.filter(object_id=book.pk, space="Qwen/Qwen3-Embedding-0.6B@384")
+    wait_until(lambda: row.filter(status=EmbeddingStatus.FAILED).exists(), 60, "the worker to give up")
+    assert row.get().error.startswith("Gave up after 2 retries: Embedding server unreachable")
+    assert row.get().embedding is None
     assert worker.output().count("Retry in") == 2
 
 
 def test_a_starting_worker_queues_the_books_left_pending(celery_worker, embedding_server, queued_tasks):
     book = Book.objects.create(title="Left behind", summary="Saved while no worker or broker was there.")
-    assert [name for name, args, kwargs in queued_tasks()] == ["bookrec.embed_books"]  # the message is lost
+    assert [name for name, args, kwargs in queued_tasks()] == ["bookrec.embed"]  # the message is lost
     celery_worker(env={
         "EMBEDDING_BASE_URL": embedding_server,
         "EMBEDDING_MODEL": "multilingual-e5-small",
         "EMBEDDING_DIMENSIONS": "384",
     })
 
-    def embedded():
-        book.refresh_from_db()
-        return book.embedding_status == EmbeddingStatus.EMBEDDED
-
-    wait_until(embedded, 60, "the starting worker to pick up the pending book")
-    assert book.embedding_model == "multilingual-e5-small@384"
+    row = Embedding.objects.filter(object_id=book.pk, space="multilingual-e5-small@384")
+    wait_until(lambda: row.filter(status=EmbeddingStatus.EMBEDDED).exists(), 60,
+               "the starting worker to pick up the pending book")

@@ -5,6 +5,8 @@ import pytest
 
 from bookrec import taste
 from bookrec.models import Book
+from bookrec.registry import registration_for
+from tests.books import state
 from tests.sample_books import client, catalogue, result_titles  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +19,7 @@ def recommend(client, **body):
 
 
 def stored_vector(book):
-    return np.asarray(Book.objects.get(pk=book.pk).embedding, dtype=np.float64)
+    return np.asarray(state(book).embedding, dtype=np.float64)
 
 
 def cosine(a, b):
@@ -37,15 +39,15 @@ def test_average_vector_is_liked_average_pushed_away_from_disliked(catalogue):
     disliked = [catalogue["The Art of French Cooking"]]
     average = np.mean([stored_vector(book) for book in liked], axis=0)
     expected = average + (average - stored_vector(disliked[0]))
-    vector = taste.taste_vector([b.pk for b in liked], [b.pk for b in disliked])
+    vector = taste.taste_vector(registration_for(Book), [b.pk for b in liked], [b.pk for b in disliked])
     assert np.allclose(vector, expected, atol=2e-3)
-    assert np.allclose(taste.taste_vector([b.pk for b in liked], []), average, atol=2e-3)
+    assert np.allclose(taste.taste_vector(registration_for(Book), [b.pk for b in liked], []), average, atol=2e-3)
 
 
 def test_average_vector_scores_are_similarities_to_that_vector(client, catalogue):
     liked, disliked = [catalogue["Moby-Dick"].pk, catalogue["Typee"].pk], [catalogue["The Sea-Wolf"].pk]
     payload = recommend(client, liked=liked, disliked=disliked, limit=4)
-    vector = taste.taste_vector(liked, disliked)
+    vector = taste.taste_vector(registration_for(Book), liked, disliked)
     for row in payload["results"]:
         book = Book.objects.get(pk=row["book"]["id"])
         assert row["similarity"] == pytest.approx(cosine(vector, stored_vector(book)), abs=2e-3)

@@ -2,6 +2,7 @@ import re
 
 from rest_framework import serializers
 
+from bookrec import indexing
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book
 from bookrec.ranking import Mode, RankingOptions
@@ -20,12 +21,31 @@ def reject_control_characters(value):
     return value
 
 
+class EmbeddingStateField(serializers.ReadOnlyField):
+    """One of the embedding-state values ``indexing.with_embedding_state`` annotates; a book
+    just written has no annotation yet, and is looked up."""
+
+    def get_attribute(self, instance):
+        if not hasattr(instance, self.source):
+            state = indexing.with_embedding_state(type(instance)._default_manager.filter(pk=instance.pk)).get()
+            for name in EMBEDDING_STATE_FIELDS:
+                setattr(instance, name, getattr(state, name))
+        return super().get_attribute(instance)
+
+
+EMBEDDING_STATE_FIELDS = ["embedding_status", "embedding_model", "embedding_error", "embedded_at"]
+
+
 class BookSerializer(serializers.ModelSerializer):
     # What the book is about is what it is recommended by: the API takes no book without it
     # (catalogue imports may, and mark such books skipped).
     summary = serializers.CharField(
         max_length=MAX_SUMMARY_CHARS, validators=[reject_control_characters], trim_whitespace=True,
     )
+    embedding_status = EmbeddingStateField()
+    embedding_model = EmbeddingStateField()
+    embedding_error = EmbeddingStateField()
+    embedded_at = EmbeddingStateField()
 
     class Meta:
         model = Book
@@ -34,9 +54,7 @@ class BookSerializer(serializers.ModelSerializer):
             "embedding_status", "embedding_model", "embedding_error", "embedded_at",
             "created_at", "updated_at",
         ]
-        read_only_fields = [
-            "embedding_status", "embedding_model", "embedding_error", "embedded_at", "created_at", "updated_at",
-        ]
+        read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {
             "title": {"validators": [reject_control_characters]},
             "author": {"validators": [reject_control_characters]},
@@ -61,7 +79,7 @@ class RecommendationSerializer(serializers.Serializer):
         help_text="What the results are ordered by: the similarity (vector), the full-text score (keyword), "
         "the reciprocal-rank-fusion score (hybrid), the best-score strategy's score, or the reranker's score.",
     )
-    book = BookSummarySerializer()
+    book = BookSummarySerializer(source="object")
 
 
 class RecommendationListSerializer(serializers.Serializer):

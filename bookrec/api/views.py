@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from bookrec import pipeline, ranking, recommendations, search, taste
+from bookrec import indexing, ranking, recommendations, search, tasks, taste
 from bookrec.api.filters import BookFilterSet, BookListFilterSet
 from bookrec.api.serializers import (
     BookFiltersSerializer,
@@ -81,7 +81,7 @@ def reject_unknown_fields(data, known):
 class BookViewSet(viewsets.ModelViewSet):
     """The catalogue: anyone reads; staff with the book permissions write."""
 
-    queryset = Book.objects.defer("embedding")  # no endpoint shows it; parsing it costs ~1 ms a book
+    queryset = Book.objects.all()
     serializer_class = BookSerializer
     permission_classes = [permissions.DjangoModelPermissionsOrAnonReadOnly]
     pagination_class = BookPagination
@@ -97,6 +97,12 @@ class BookViewSet(viewsets.ModelViewSet):
         if filterset_class is not None and not set(self.request.query_params) & set(filterset_class.base_filters):
             return queryset
         return super().filter_queryset(queryset)
+
+    def get_queryset(self):
+        # The embedding state is shown with every book; the recommendations read the vectors
+        # themselves, so the candidates need none of it.
+        queryset = super().get_queryset()
+        return indexing.with_embedding_state(queryset) if self.action in {"list", "retrieve"} else queryset
 
     def get_permissions(self):
         if self.action == "reembed":
@@ -142,7 +148,7 @@ class BookViewSet(viewsets.ModelViewSet):
             )
         except recommendations.NotEmbedded as exc:
             return Response(
-                {"detail": str(exc), "embedding_status": book.embedding_status},
+                {"detail": str(exc), "embedding_status": exc.status},
                 status=status.HTTP_409_CONFLICT,
             )
         return Response(RankingSerializer(found).data)
@@ -155,7 +161,7 @@ class BookViewSet(viewsets.ModelViewSet):
     def reembed(self, request, pk=None):
         """Queue the book's embedding again (needs the change permission)."""
         book = self.get_object()
-        queued = pipeline.reembed(Book.objects.filter(pk=book.pk))
+        queued = tasks.reembed(Book.objects.filter(pk=book.pk))
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -185,8 +191,8 @@ class SearchView(APIView):
         params = checked(SearchParamsSerializer, request.query_params)
         candidates = filtered_candidates(request)
         try:
-            found = search.search_books(
-                params.validated_data["q"], mode=params.validated_data.get("mode"),
+            found = search.search_objects(
+                Book, params.validated_data["q"], mode=params.validated_data.get("mode"),
                 candidates=candidates, options=params.ranking_options(),
             )
         except search.SearchUnavailable as exc:
@@ -218,7 +224,7 @@ class TasteRecommendationView(APIView):
             raise ValidationError({"filters": filterset.errors})
         try:
             found = taste.recommend_for_taste(
-                data["liked"], data["disliked"], strategy=data.get("strategy"),
+                data["liked"], data["disliked"], model=Book, strategy=data.get("strategy"),
                 candidates=filterset.qs, options=params.ranking_options(),
             )
         except taste.UnknownBooks as exc:

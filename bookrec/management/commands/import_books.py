@@ -4,10 +4,11 @@ from itertools import islice
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from bookrec import schema
+from bookrec import indexing, schema
 from bookrec.catalogue import TITLE_MAX_LENGTH, import_books, read_rows
 from bookrec.management.commands.vector_index import add_build_arguments, build
 from bookrec.models import Book, EmbeddingStatus
+from bookrec.registry import registration_for
 
 WAITING_HINT_AFTER = 30  # seconds without progress before asking whether a worker runs
 
@@ -34,7 +35,8 @@ class Command(BaseCommand):
             total = sum(1 for _ in islice(read_rows(path), limit))
         except (OSError, EOFError, ValueError) as exc:  # missing, unreadable, truncated .gz, unknown format
             raise CommandError(f"{path}: {exc}") from exc
-        if options["defer_index"] and schema.drop_index():
+        registration = registration_for(Book)
+        if options["defer_index"] and schema.drop_index(registration):
             self.stdout.write("Dropped the HNSW index; it is built again once every book is embedded.")
         rows = islice(read_rows(path), limit)
         disable = options["verbosity"] == 0
@@ -51,17 +53,17 @@ class Command(BaseCommand):
         )
         if options["defer_index"]:
             try:
-                self.wait_for_embedding(disable)
+                self.wait_for_embedding(registration, disable)
             except KeyboardInterrupt:
                 raise CommandError(
                     "Interrupted: the HNSW index is not built (recommendations are exact, and slow, "
                     "without it). Run `manage.py vector_index build` once the books are embedded."
                 ) from None
-            build(self, options)
+            build(self, registration, options)
 
-    def wait_for_embedding(self, disable):
+    def wait_for_embedding(self, registration, disable):
         """Until no book is pending (embedded, failed or skipped: each is recorded on the book)."""
-        pending = Book.objects.filter(embedding_status=EmbeddingStatus.PENDING)
+        pending = indexing.active_embeddings(registration).filter(status=EmbeddingStatus.PENDING)
         remaining = pending.count()
         last_progress = time.monotonic()
         with tqdm(total=remaining, unit="book", desc="Embedding (workers)", disable=disable) as progress:

@@ -1,17 +1,21 @@
 from django.core.management.base import BaseCommand
 
-from bookrec import textsearch
+from bookrec import indexing, textsearch
 from bookrec.conf import bookrec_settings
+from bookrec.registry import registrations
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the full-text column (and its GIN index) with BOOKREC['TEXT_SEARCH_CONFIG'], "
-        "after that setting changed. Rewrites the table; run ANALYZE afterwards (autovacuum will)."
+        "Write every registered object's full-text document again with BOOKREC['TEXT_SEARCH_CONFIG'], "
+        "after that setting changed (vectors are kept). Run ANALYZE afterwards (autovacuum will)."
     )
 
     def handle(self, **options):
-        config = bookrec_settings.TEXT_SEARCH_CONFIG
-        before = textsearch.column_configuration()
-        textsearch.rebuild_search_document(config)
-        self.stdout.write(f"The full-text column now uses the {config!r} configuration (was {before!r}).")
+        for registration in registrations().values():
+            written = indexing.rewrite_search_documents(registration)
+            self.stdout.write(
+                f"{registration.label}: {written} full-text documents written with the "
+                f"{bookrec_settings.TEXT_SEARCH_CONFIG!r} configuration."
+            )
+        textsearch.forget_statistics()

@@ -1,14 +1,17 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from bookrec.models import Book
+from bookrec.management.selection import add_model_argument, selected_registrations
 from bookrec.ranking import Mode, RankingOptions, rank_similar
 from bookrec.recommendations import NotEmbedded
-from bookrec.search import SearchUnavailable, search_books
+from bookrec.search import SearchUnavailable, search_objects
 from bookrec.taste import ExamplesNotEmbedded, Strategy, UnknownBooks, recommend_for_taste
 
 
 class Command(BaseCommand):
-    help = "Print recommendations from the shell: books about a text, like a book, or for a reader's taste."
+    help = (
+        "Print recommendations from the shell: objects about a text, like an object, or for a reader's "
+        "taste (--model when more than one model is registered)."
+    )
 
     def add_arguments(self, parser):
         what = parser.add_mutually_exclusive_group(required=True)
@@ -21,22 +24,28 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=10)
         parser.add_argument("--diversity", type=float, default=0.0, help="maximal marginal relevance, 0..1")
         parser.add_argument("--max-per-author", type=int)
+        add_model_argument(parser)
 
     def handle(self, **options):
         ranking_options = RankingOptions(
             limit=options["limit"], diversity=options["diversity"], max_per_author=options["max_per_author"]
         )
+        registrations = selected_registrations(options)
+        if len(registrations) != 1:
+            raise CommandError("Several models are registered: name one with --model.")
+        model = registrations[0].model
         try:
             if options["search"]:
-                found = search_books(options["search"], mode=options["mode"], options=ranking_options)
+                found = search_objects(model, options["search"], mode=options["mode"], options=ranking_options)
             elif options["similar"]:
-                book = Book.objects.filter(pk=options["similar"]).first()
-                if book is None:
-                    raise CommandError(f"No book with id {options['similar']}.")
-                found = rank_similar(book, mode=options["mode"], options=ranking_options)
+                obj = model._default_manager.filter(pk=options["similar"]).first()
+                if obj is None:
+                    raise CommandError(f"No {model._meta.verbose_name} with id {options['similar']}.")
+                found = rank_similar(obj, mode=options["mode"], options=ranking_options)
             else:
                 found = recommend_for_taste(
-                    options["liked"], options["disliked"], strategy=options["strategy"], options=ranking_options
+                    options["liked"], options["disliked"], model=model, strategy=options["strategy"],
+                    options=ranking_options,
                 )
         except (NotEmbedded, ExamplesNotEmbedded, UnknownBooks, SearchUnavailable) as exc:
             raise CommandError(str(exc)) from exc
@@ -45,4 +54,4 @@ class Command(BaseCommand):
         self.stdout.write(f"mode: {found.mode}{' (reranked)' if found.reranked else ''}")
         for item in found.results:
             similarity = "-" if item.similarity is None else f"{item.similarity:.3f}"
-            self.stdout.write(f"{item.score:10.4f}  {similarity:>6}  {item.book.pk:>7}  {item.book}")
+            self.stdout.write(f"{item.score:10.4f}  {similarity:>6}  {item.object.pk:>7}  {item.object}")
