@@ -19,6 +19,7 @@ from bookrec import indexing, recommendations, tasks
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.ranking import Mode, RankingOptions, rank_similar
+from bookrec.registry import registered_models
 from bookrec.search import SearchUnavailable, search_objects
 
 EMBEDDING_FIELDS = ["embedding_status", "embedding_error", "embedding_model", "embedded_at"]
@@ -170,8 +171,15 @@ class SubjectListFilter(admin.SimpleListFilter):
         return queryset
 
 
+def book_registered():
+    return Book in registered_models()
+
+
 @admin.register(Book)
 class BookAdmin(RecommendationAdminMixin, admin.ModelAdmin):
+    """bookrec's own Book, shown only while it is registered in ``BOOKREC["MODELS"]``: a site
+    that recommends its own model should not see a second, empty "Books" beside it."""
+
     list_display = ["title", "author", "language", "year", "embedding_status", "embedding_model", "updated_at"]
     list_filter = [EmbeddingStatusFilter, "language", SubjectListFilter]
     search_fields = ["title", "author", "external_id"]
@@ -182,3 +190,18 @@ class BookAdmin(RecommendationAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["title", "author", "summary", "language", "subjects", "year", "external_id"]}),
         ("Embedding", {"fields": readonly_fields}),
     ]
+
+    def has_module_permission(self, request):
+        return book_registered() and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return book_registered() and super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return book_registered() and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return book_registered() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return book_registered() and super().has_delete_permission(request, obj)

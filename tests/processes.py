@@ -42,13 +42,13 @@ def http_ok(url):
 class Process:
     """A child process whose output goes to a log file the test can read."""
 
-    def __init__(self, args, log_path, env=None):
+    def __init__(self, args, log_path, env=None, cwd=ROOT):
         """``env`` adds to this process's environment; a value of None unsets the variable."""
         self.log_path = Path(log_path)
         self.log = open(self.log_path, "wb")
         env = {name: value for name, value in {**os.environ, **(env or {})}.items() if value is not None}
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env,
+            args, cwd=cwd, env=env,
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 

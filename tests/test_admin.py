@@ -123,3 +123,12 @@ def test_a_pending_books_page_says_why_there_are_no_similar_books(admin_client, 
     response = admin_client.get(f"/admin/bookrec/book/{catalogue['pending'].pk}/change/")
     assert response.status_code == 200
     assert "has no embedding from the current model yet (status: pending)" in response.content.decode()
+
+
+def test_bookrecs_own_book_leaves_the_admin_when_a_site_does_not_register_it(admin_client, settings):
+    settings.BOOKREC = {**settings.BOOKREC, "MODELS": {}}
+    index = admin_client.get("/admin/")
+    assert index.status_code == 200
+    assert CHANGELIST not in index.content.decode()
+    assert admin_client.get(CHANGELIST).status_code == 403
+    assert admin_client.get("/admin/bookrec/book/add/").status_code == 403
