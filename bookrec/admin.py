@@ -15,12 +15,12 @@ from django.db.models import Count, F, Func
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
-from bookrec import indexing, recommendations, tasks
+from bookrec import indexing, recommend, recommendations, tasks
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book, EmbeddingStatus
-from bookrec.ranking import Mode, RankingOptions, rank_similar
+from bookrec.ranking import Mode
 from bookrec.registry import registered_models
-from bookrec.search import SearchUnavailable, search_objects
+from bookrec.search import SearchUnavailable
 
 EMBEDDING_FIELDS = ["embedding_status", "embedding_error", "embedding_model", "embedded_at"]
 
@@ -124,8 +124,7 @@ class RecommendationAdminMixin:
             mode = chosen_mode(request.GET.get("similar_mode"), bookrec_settings.SIMILAR_MODE)
             extra_context.update(similar_mode=mode, modes=Mode.choices)
             try:
-                found = rank_similar(obj, mode=mode, options=RankingOptions(limit=self.similar_shown))
-                extra_context["similar_books"] = found.results
+                extra_context["similar_books"] = recommend.similar(obj, mode=mode, limit=self.similar_shown)
             except recommendations.NotEmbedded as exc:
                 extra_context["similar_books_unavailable"] = f"{exc} The keyword mode works without one."
         return super().change_view(request, object_id, form_url, extra_context)
@@ -141,14 +140,13 @@ class RecommendationAdminMixin:
         extra_context.update(semantic_query=query, semantic_mode=mode, modes=Mode.choices)
         if query:
             try:
-                found = search_objects(
-                    self.model, query[: bookrec_settings.MAX_QUERY_CHARS], mode=mode,
-                    options=RankingOptions(limit=self.semantic_results_shown),
+                found = recommend.search(
+                    self.model, query[: bookrec_settings.MAX_QUERY_CHARS], mode=mode, limit=self.semantic_results_shown
                 )
             except SearchUnavailable as exc:
                 self.message_user(request, f"{exc} Try the keyword mode.", messages.ERROR)
             else:
-                extra_context.update(semantic_results=found.results, semantic_mode=found.mode)
+                extra_context.update(semantic_results=found, semantic_mode=found.mode)
                 if found.notice:
                     self.message_user(request, found.notice, messages.WARNING)
         return super().changelist_view(request, extra_context)

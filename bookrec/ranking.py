@@ -58,12 +58,21 @@ class Query:
     exclude_ids: tuple = ()
 
 
-@dataclass
-class Ranking:
-    results: list  # [Recommendation]
-    mode: str
-    reranked: bool = False
-    notice: str = ""  # why the answer is not what was asked for, when it is not
+class Ranking(list):
+    """Recommendations, best first (a list of them), and how they were found."""
+
+    def __init__(self, results=(), mode="", reranked=False, notice=""):
+        super().__init__(results)
+        self.mode = mode
+        self.reranked = reranked
+        self.notice = notice  # why the answer is not what was asked for, when it is not
+
+    @property
+    def results(self):
+        return list(self)
+
+    def __repr__(self):
+        return f"Ranking({list.__repr__(self)}, mode={self.mode!r}, reranked={self.reranked!r}, notice={self.notice!r})"
 
 
 def candidate_pool_size(limit, mode, options):

@@ -247,7 +247,8 @@ def main(argv=None):
         phases.run("import", import_catalogue, catalogue, args.limit)
         children = phases.run("start_site", start_children, args.port)
         base = f"http://127.0.0.1:{args.port}"
-        print(f"\nThe site is up while books embed:\n  admin     {base}/admin/   (login: {username} / {password})\n"
+        print(f"\nThe site is up while books embed:\n  books     {base}/books/\n"
+              f"  admin     {base}/admin/   (login: {username} / {password})\n"
               f"  API docs  {base}/api/docs/\n  API       {base}/api/books/\n")
         embedded = phases.run("embedding", show_progress, children)
         if embedded:

@@ -66,7 +66,7 @@ WSGI_APPLICATION = "library_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "library_site" / "templates"],  # the example pages (library_site.views)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -3,8 +3,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from library_site.views import BookDetailView, BookListView
+
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="api-docs", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="book-list", permanent=False)),
+    path("books/", BookListView.as_view(), name="book-list"),
+    path("books/<int:pk>/", BookDetailView.as_view(), name="book-detail"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from bookrec import indexing
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book
-from bookrec.ranking import Mode, RankingOptions
+from bookrec.ranking import Mode
 from bookrec.rerank import reranking_enabled
 from bookrec.taste import Strategy
 
@@ -145,11 +145,13 @@ class RankingOptionsSerializer(LimitSerializer):
         return value
 
     def ranking_options(self):
+        """The options as ``bookrec.recommend``'s keyword arguments."""
         data = self.validated_data
-        return RankingOptions(
-            limit=data.get("limit"), min_similarity=data.get("min_similarity"), diversity=data.get("diversity", 0.0),
-            max_per_author=data.get("max_per_author"), rerank=data.get("rerank"),
-        )
+        return {
+            "limit": data.get("limit"), "min_similarity": data.get("min_similarity"),
+            "diversity": data.get("diversity", 0.0), "max_per_author": data.get("max_per_author"),
+            "rerank": data.get("rerank"),
+        }
 
 
 class ModeOptionsSerializer(RankingOptionsSerializer):

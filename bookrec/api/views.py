@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from bookrec import indexing, ranking, recommendations, search, tasks, taste
+from bookrec import indexing, recommend, recommendations, search, tasks, taste
 from bookrec.api.filters import BookFilterSet, BookListFilterSet
 from bookrec.api.serializers import (
     BookFiltersSerializer,
@@ -143,8 +143,8 @@ class BookViewSet(viewsets.ModelViewSet):
         params = checked(ModeOptionsSerializer, request.query_params)
         candidates = self.filter_queryset(self.get_queryset())
         try:
-            found = ranking.rank_similar(
-                book, mode=params.validated_data.get("mode"), candidates=candidates, options=params.ranking_options()
+            found = recommend.similar(
+                book, mode=params.validated_data.get("mode"), queryset=candidates, **params.ranking_options()
             )
         except recommendations.NotEmbedded as exc:
             return Response(
@@ -191,9 +191,9 @@ class SearchView(APIView):
         params = checked(SearchParamsSerializer, request.query_params)
         candidates = filtered_candidates(request)
         try:
-            found = search.search_objects(
+            found = recommend.search(
                 Book, params.validated_data["q"], mode=params.validated_data.get("mode"),
-                candidates=candidates, options=params.ranking_options(),
+                queryset=candidates, **params.ranking_options(),
             )
         except search.SearchUnavailable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -223,9 +223,9 @@ class TasteRecommendationView(APIView):
         if not filterset.is_valid():
             raise ValidationError({"filters": filterset.errors})
         try:
-            found = taste.recommend_for_taste(
+            found = recommend.for_taste(
                 data["liked"], data["disliked"], model=Book, strategy=data.get("strategy"),
-                candidates=filterset.qs, options=params.ranking_options(),
+                queryset=filterset.qs, **params.ranking_options(),
             )
         except taste.UnknownBooks as exc:
             raise ValidationError({exc.field: [str(exc)]}) from exc

@@ -1,10 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from bookrec import recommend
 from bookrec.management.selection import add_model_argument, selected_registrations
-from bookrec.ranking import Mode, RankingOptions, rank_similar
+from bookrec.ranking import Mode
 from bookrec.recommendations import NotEmbedded
-from bookrec.search import SearchUnavailable, search_objects
-from bookrec.taste import ExamplesNotEmbedded, Strategy, UnknownBooks, recommend_for_taste
+from bookrec.search import SearchUnavailable
+from bookrec.taste import ExamplesNotEmbedded, Strategy
 
 
 class Command(BaseCommand):
@@ -27,31 +28,31 @@ class Command(BaseCommand):
         add_model_argument(parser)
 
     def handle(self, **options):
-        ranking_options = RankingOptions(
-            limit=options["limit"], diversity=options["diversity"], max_per_author=options["max_per_author"]
-        )
+        ranking_options = {
+            "limit": options["limit"], "diversity": options["diversity"], "max_per_author": options["max_per_author"]
+        }
         registrations = selected_registrations(options)
         if len(registrations) != 1:
             raise CommandError("Several models are registered: name one with --model.")
         model = registrations[0].model
         try:
             if options["search"]:
-                found = search_objects(model, options["search"], mode=options["mode"], options=ranking_options)
+                found = recommend.search(model, options["search"], mode=options["mode"], **ranking_options)
             elif options["similar"]:
                 obj = model._default_manager.filter(pk=options["similar"]).first()
                 if obj is None:
                     raise CommandError(f"No {model._meta.verbose_name} with id {options['similar']}.")
-                found = rank_similar(obj, mode=options["mode"], options=ranking_options)
+                found = recommend.similar(obj, mode=options["mode"], **ranking_options)
             else:
-                found = recommend_for_taste(
+                found = recommend.for_taste(
                     options["liked"], options["disliked"], model=model, strategy=options["strategy"],
-                    options=ranking_options,
+                    **ranking_options,
                 )
-        except (NotEmbedded, ExamplesNotEmbedded, UnknownBooks, SearchUnavailable) as exc:
+        except (NotEmbedded, ExamplesNotEmbedded, SearchUnavailable, ValueError) as exc:  # UnknownBooks: a ValueError
             raise CommandError(str(exc)) from exc
         if found.notice:
             self.stderr.write(found.notice)
         self.stdout.write(f"mode: {found.mode}{' (reranked)' if found.reranked else ''}")
-        for item in found.results:
+        for item in found:
             similarity = "-" if item.similarity is None else f"{item.similarity:.3f}"
             self.stdout.write(f"{item.score:10.4f}  {similarity:>6}  {item.object.pk:>7}  {item.object}")
