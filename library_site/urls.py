@@ -1,12 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="api-docs", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="bookrec:docs", permanent=False)),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/", include("bookrec.urls")),
+    path("api/", include("bookrec.urls")),  # the API, its schema (api/schema/) and docs (api/docs/)
 ]
