@@ -23,14 +23,14 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from bench.scratch import book_registration, unit_vectors, vectors_query
-from bookrec.api.serializers import LimitSerializer, RankingSerializer
+from bookrec.api.serializers import BookSummarySerializer, LimitSerializer, ranking_serializer_class
 from bookrec.api.filters import BookFilterSet
-from bookrec.api.views import BookViewSet, validated
+from bookrec.api.views import BOOK_ENDPOINT, SimilarView, validated
 from bookrec.models import Book
 from bookrec.ranking import Mode, Ranking, rank_similar
 from bookrec.recommendations import Recommendation, apply_search_settings, current_vectors
 
-api_similar = BookViewSet.as_view({"get": "similar"})
+api_similar = SimilarView.as_view(**BOOK_ENDPOINT)
 
 
 def exact_sql(request, pk):
@@ -42,7 +42,8 @@ def exact_sql(request, pk):
 
 def ranked_response(found):
     """The API's own response shape and serializer."""
-    return Response(RankingSerializer(Ranking(results=found, mode=Mode.VECTOR)).data)
+    serializer = ranking_serializer_class(BOOK_ENDPOINT["noun"], BookSummarySerializer)
+    return Response(serializer(Ranking(results=found, mode=Mode.VECTOR)).data)
 
 
 def top_books(ids, matrix, query, exclude_id, limit):
@@ -98,7 +99,7 @@ def explain(request, pk):
     """EXPLAIN of the exact SQL the API runs (``mode=vector``) for this book and the request's filters."""
     book = get_object_or_404(Book, pk=pk)
     with CaptureQueriesContext(connection) as queries:
-        rank_similar(book, mode=Mode.VECTOR, candidates=BookFilterSet(request.GET, queryset=BookViewSet.queryset.all()).qs)
+        rank_similar(book, mode=Mode.VECTOR, candidates=BookFilterSet(request.GET, queryset=Book.objects.all()).qs)
     query = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
     with transaction.atomic(), connection.cursor() as cursor:
         apply_search_settings(cursor)

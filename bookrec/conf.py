@@ -36,6 +36,7 @@ DEFAULTS = {
             "REQUIRED": ["summary"],
             "FILTERSET": "bookrec.api.filters.BookFilterSet",
             "AUTHOR": "author",
+            "SERIALIZER": "bookrec.api.serializers.BookSummarySerializer",
         },
     },
     # Celery: books per task, retries of transient failures, backoff cap (s).
@@ -110,12 +111,28 @@ DEFAULTS = {
     "RERANK_MAX_RETRIES": 1,
     # The reranker's instruction for "similar books" (search uses QUERY_INSTRUCTION).
     "SIMILAR_RERANK_INSTRUCTION": "Given a book's description, retrieve books on the same subjects",
+    # -- The API's policies (bookrec.api) --
+    # Lists of dotted paths of DRF classes for bookrec's endpoints; None: the site's own
+    # REST_FRAMEWORK defaults. Read per request. Whatever they say, writes also need the model
+    # permissions, and search and re-embedding keep their embedding-call throttle.
+    "API_PERMISSION_CLASSES": None,
+    "API_AUTHENTICATION_CLASSES": None,
+    "API_THROTTLE_CLASSES": None,
 }
 
-IMPORT_STRINGS = {"EMBEDDER"}
+IMPORT_STRINGS = {"EMBEDDER", "API_PERMISSION_CLASSES", "API_AUTHENTICATION_CLASSES", "API_THROTTLE_CLASSES"}
 
 OPENAI_EMBEDDER = "bookrec.embedders.openai.OpenAICompatibleEmbedder"
 LOCAL_EMBEDDER = "bookrec.embedders.local.LocalE5Embedder"
+
+
+def imported(value):
+    """A dotted path (or a list of them) imported; anything else as it is."""
+    if isinstance(value, str):
+        return import_string(value)
+    if isinstance(value, (list, tuple)):
+        return [imported(item) for item in value]
+    return value
 
 
 class BookrecSettings:
@@ -133,8 +150,8 @@ class BookrecSettings:
         value = self.user_settings.get(name, self.defaults[name])
         if name == "EMBEDDER" and value is None:
             value = OPENAI_EMBEDDER if self.EMBEDDING_BASE_URL else LOCAL_EMBEDDER
-        if name in IMPORT_STRINGS and isinstance(value, str):
-            value = import_string(value)
+        if name in IMPORT_STRINGS:
+            value = imported(value)
         self._cached.add(name)
         setattr(self, name, value)
         return value

@@ -9,6 +9,7 @@ default), keyed by ``"app_label.ModelName"``::
         "REQUIRED": ["description"],  # optional: no vector for an object without these
         "FILTERS": {"language": ["exact"], "year": ["gte", "lte"]},  # django-filter's Meta.fields
         "AUTHOR": "author",  # optional: the field the per-author cap counts
+        "SERIALIZER": "catalog.api.BookSerializer",  # optional: how the API shows one (DRF)
     }
 
 Registrations are read from settings when first asked for (never at import) and dropped when
@@ -28,7 +29,7 @@ from django_filters.filterset import filterset_factory
 
 from bookrec.conf import bookrec_settings
 
-REGISTRATION_KEYS = {"TEXT", "TEMPLATE", "REQUIRED", "FILTERS", "FILTERSET", "AUTHOR"}
+REGISTRATION_KEYS = {"TEXT", "TEMPLATE", "REQUIRED", "FILTERS", "FILTERSET", "AUTHOR", "SERIALIZER"}
 # PostgreSQL has four full-text weights: the TEXT fields in order, the rest share the last.
 FULL_TEXT_WEIGHTS = "ABCD"
 
@@ -90,6 +91,12 @@ class Registration:
     @property
     def author_field(self):
         return self.options.get("AUTHOR")
+
+    @property
+    def serializer(self):
+        """The dotted path of the DRF serializer the API shows an object with; None: its id and
+        TEXT fields (``bookrec.api.serializers``)."""
+        return self.options.get("SERIALIZER")
 
     @cached_property
     def filterset_class(self):

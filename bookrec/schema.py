@@ -18,6 +18,8 @@ from bookrec.registry import registrations
 
 VECTOR_COLUMN = "embedding"
 OPERATOR_CLASS = "halfvec_cosine_ops"
+# The widest halfvec pgvector's HNSW index takes (the column itself would hold 16,000).
+MAX_INDEXED_DIMENSIONS = 4000
 
 
 def pgvector_version(using="default"):

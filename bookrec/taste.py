@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Avg, Case, Value, When
 from django.db.models.functions import Least
 from django.db.models.lookups import GreaterThan
+from django.utils.text import capfirst
 from pgvector.django import CosineDistance
 
 from bookrec import schema
@@ -33,29 +34,30 @@ class Strategy(models.TextChoices):
 
 
 class UnknownBooks(ValueError):
-    def __init__(self, field, ids):
+    def __init__(self, field, ids, plural="books"):
         self.field, self.ids = field, sorted(ids)
-        super().__init__(f"No books with ids {', '.join(map(str, self.ids))}.")
+        super().__init__(f"No {plural} with ids {', '.join(map(str, self.ids))}.")
 
 
 class ExamplesNotEmbedded(Exception):
-    def __init__(self, ids):
+    def __init__(self, ids, plural="books"):
         self.ids = sorted(ids)
         super().__init__(
-            f"Books {', '.join(map(str, self.ids))} have no embedding from the current model yet."
+            f"{capfirst(plural)} {', '.join(map(str, self.ids))} have no embedding from the current model yet."
         )
 
 
 def check_examples(registration, liked, disliked):
     """Raise UnknownBooks (naming the field) or ExamplesNotEmbedded."""
     wanted = set(liked) | set(disliked)
+    plural = str(registration.model._meta.verbose_name_plural)  # the examples are named as the model's
     known = set(registration.objects().filter(pk__in=wanted).values_list("pk", flat=True))
     for field, ids in (("liked", liked), ("disliked", disliked)):
         if set(ids) - known:
-            raise UnknownBooks(field, set(ids) - known)
+            raise UnknownBooks(field, set(ids) - known, plural)
     embedded = set(current_vectors(registration).filter(object_id__in=wanted).values_list("object_id", flat=True))
     if wanted - embedded:
-        raise ExamplesNotEmbedded(wanted - embedded)
+        raise ExamplesNotEmbedded(wanted - embedded, plural)
 
 
 def recommend_for_taste(liked, disliked=(), *, model, strategy=None, candidates=None, options=RankingOptions()):

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from bookrec.checks import check_database, check_registered_models
+from bookrec.checks import check_database, check_registered_models, check_settings
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.registry import registration_for
 from bookrec.schema import index_exists, pgvector_version
@@ -72,3 +72,55 @@ def test_a_new_width_needs_no_column_change_only_embedding(bookrec):
         assert state(book).space == embedder.model_name and embedder.model_name.endswith("@128")
         assert len(state(book).embedding) == 128
     assert status(skipped) == EmbeddingStatus.SKIPPED
+
+
+# -- the BOOKREC dict itself -------------------------------------------------------------
+
+
+def settings_errors(settings, **overrides):
+    settings.BOOKREC = {**settings.BOOKREC, **overrides}
+    return [(error.id, error.msg, error.hint) for error in check_settings(None)]
+
+
+def test_the_sites_settings_are_valid():
+    assert check_settings(None) == []
+
+
+def test_a_misspelt_key_is_an_error_naming_it_with_the_key_meant(settings):
+    ((error_id, message, hint),) = settings_errors(settings, EMBEDING_BASE_URL="http://sglang:30000/v1")
+    assert error_id == "bookrec.E003" and "'EMBEDING_BASE_URL'" in message
+    assert hint == "Did you mean 'EMBEDDING_BASE_URL'?"
+
+
+def test_an_unknown_key_like_no_other_is_an_error_too(settings):
+    ((error_id, message, hint),) = settings_errors(settings, COLOUR="blue")
+    assert error_id == "bookrec.E003" and "'COLOUR'" in message and "Did you mean" not in hint
+
+
+def test_dotted_paths_that_cannot_be_imported_are_errors(settings):
+    errors = settings_errors(settings, API_PERMISSION_CLASSES=["rest_framework.permissions.IsAuthenticatd"])
+    assert [(error_id, "'API_PERMISSION_CLASSES'" in message) for error_id, message, _ in errors] == [("bookrec.E005", True)]
+
+
+@pytest.mark.parametrize("dimensions, errors", [(4000, []), (4096, ["bookrec.E004"])])
+def test_a_width_the_vector_index_cannot_hold_is_an_error(settings, dimensions, errors):
+    assert [error_id for error_id, _, _ in settings_errors(settings, EMBEDDING_DIMENSIONS=dimensions)] == errors
+
+
+@pytest.mark.parametrize("serializer, words", [
+    ("bookrec.api.serializers.BookSummarySerializer", None),
+    ("bookrec.api.serializers.NoSuchSerializer", "cannot be imported"),
+    ("bookrec.api.serializers.reject_control_characters", "not a serializer class"),
+    ("bookrec.api.serializers.NotEmbeddedSerializer", None),  # a plain Serializer: any model
+])
+def test_a_registrations_serializer_must_be_one_of_its_model(settings, serializer, words):
+    errors = register(settings, "bookrec.Book", TEXT=["title"], SERIALIZER=serializer)
+    if words is None:
+        assert errors == []
+    else:
+        assert [(error_id, words in message) for error_id, message in errors] == [("bookrec.E016", True)]
+
+
+def test_a_model_serializer_of_another_model_is_an_error(settings):
+    errors = register(settings, "auth.Permission", TEXT=["name"], SERIALIZER="bookrec.api.serializers.BookSummarySerializer")
+    assert errors == [("bookrec.E016", "BOOKREC['MODELS']['auth.Permission']['SERIALIZER'] serializes bookrec.Book, not auth.Permission.")]

@@ -1,8 +1,10 @@
-"""DRF's exception handler, plus a 503 when the database cannot be reached.
+"""A 503, not a 500, when the database cannot be reached.
 
-Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "bookrec.api.exceptions.exception_handler"``:
-while PostgreSQL restarts or fails over, clients get a 503 that says so and when to try
-again, instead of a 500 with a traceback.
+While PostgreSQL restarts or fails over, clients get a 503 that says so and when to try again,
+instead of a 500 with a traceback. bookrec's views do it themselves (``database_aware`` around
+the site's own ``EXCEPTION_HANDLER``, in ``bookrec.api.base``): the site sets nothing.
+``exception_handler`` is the same for a site that wants it on its own views too
+(``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "bookrec.api.exceptions.exception_handler"``).
 """
 
 from django.db import InterfaceError, OperationalError
@@ -19,9 +21,19 @@ class DatabaseUnavailable(APIException):
     default_code = "database_unavailable"
 
 
-def exception_handler(exc, context):
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        response = drf_exception_handler(DatabaseUnavailable(), context)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+def database_aware(handler):
+    """``handler`` (a DRF exception handler), answering a lost database with a 503 and
+    ``Retry-After``; everything else is left to it."""
+
+    def handle(exc, context):
+        if not isinstance(exc, (OperationalError, InterfaceError)):
+            return handler(exc, context)
+        response = handler(DatabaseUnavailable(), context)
+        if response is not None:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
-    return drf_exception_handler(exc, context)
+
+    return handle
+
+
+exception_handler = database_aware(drf_exception_handler)

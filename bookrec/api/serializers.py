@@ -1,5 +1,8 @@
 import re
+from functools import lru_cache
 
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookrec import indexing
@@ -21,6 +24,7 @@ def reject_control_characters(value):
     return value
 
 
+@extend_schema_field({"type": "string", "nullable": True, "readOnly": True})
 class EmbeddingStateField(serializers.ReadOnlyField):
     """One of the embedding-state values ``indexing.with_embedding_state`` annotates; a book
     just written has no annotation yet, and is looked up."""
@@ -70,26 +74,73 @@ class BookSummarySerializer(serializers.ModelSerializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
+    """One result: the object, its similarity to the query and its score."""
+
+    # ranking_serializer_class adds the object itself, under its noun.
+
     similarity = serializers.FloatField(
         allow_null=True,
-        help_text="Cosine similarity to the query, 1.0 = same direction; null when the query or the book has no vector.",
+        help_text="Cosine similarity to the query, 1.0 = same direction; null when the query or the object has no vector.",
     )
     score = serializers.FloatField(
         allow_null=True, required=False,
         help_text="What the results are ordered by: the similarity (vector), the full-text score (keyword), "
         "the reciprocal-rank-fusion score (hybrid), the best-score strategy's score, or the reranker's score.",
     )
-    book = BookSummarySerializer(source="object")
 
 
-class RecommendationListSerializer(serializers.Serializer):
-    results = RecommendationSerializer(many=True)
+class ObjectSerializer(serializers.ModelSerializer):
+    """An object of a registered model among recommendations, when its registration names no
+    SERIALIZER: its id and its TEXT fields (``default_object_serializer`` adds the Meta)."""
+
+    id = serializers.IntegerField(source="pk", read_only=True)
+
+
+class AnyObjectSerializer(serializers.Serializer):
+    """An object of the model the path names: its id, then its registration's TEXT fields, or
+    what the registration's SERIALIZER gives."""
+
+    id = serializers.IntegerField(read_only=True)
+
+
+@lru_cache(maxsize=None)
+def default_object_serializer(model, text_fields):
+    fields = list(dict.fromkeys(["id", *text_fields]))
+    meta = type("Meta", (), {"model": model, "fields": fields, "read_only_fields": list(text_fields)})
+    return type(f"Recommended{model.__name__}Serializer", (ObjectSerializer,), {"Meta": meta, "__module__": __name__})
+
+
+def object_serializer_class(registration):
+    """How the API shows an object of ``registration``'s model: its SERIALIZER, or its id and TEXT."""
+    if registration.serializer:
+        return import_string(registration.serializer)
+    return default_object_serializer(registration.model, tuple(registration.text_fields))
+
+
+@lru_cache(maxsize=None)
+def ranking_serializer_class(noun, object_serializer_class):
+    """A ranking endpoint's answer: ``results`` (each with its object under ``noun``: "book" on
+    the Book endpoints, "object" on those of any model), the mode, and whether reranked."""
+    name = object_serializer_class.__name__.removesuffix("Serializer")
+    # The field reads the Recommendation's ``object`` (DRF refuses a source equal to the name).
+    source = {} if noun == "object" else {"source": "object"}
+    recommendation = type(
+        f"{name}RecommendationSerializer", (RecommendationSerializer,), {noun: object_serializer_class(**source)}
+    )
+    return type(f"{name}RankingSerializer", (serializers.Serializer,), {
+        "results": recommendation(many=True),
+        "mode": serializers.ChoiceField(choices=Mode.choices, help_text="The mode that produced these results."),
+        "reranked": serializers.BooleanField(help_text="Whether the reranker re-ordered the results."),
+        "notice": serializers.CharField(
+            allow_blank=True, help_text="Why the answer differs from what was asked (e.g. a keyword fallback); usually empty."
+        ),
+    })
 
 
 class LimitSerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, min_value=1,
-        help_text="How many books to return (default 10).",
+        help_text="How many results to return (default 10).",
     )
 
     def validate_limit(self, value):
@@ -111,20 +162,12 @@ class QueuedSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
 
 
-class RankingSerializer(RecommendationListSerializer):
-    mode = serializers.ChoiceField(choices=Mode.choices, help_text="The mode that produced these results.")
-    reranked = serializers.BooleanField(help_text="Whether the reranker re-ordered the results.")
-    notice = serializers.CharField(
-        allow_blank=True, help_text="Why the answer differs from what was asked (e.g. a keyword fallback); usually empty."
-    )
-
-
 class RankingOptionsSerializer(LimitSerializer):
     """What every ranking endpoint accepts besides its query."""
 
     min_similarity = serializers.FloatField(
         required=False, min_value=-1.0, max_value=1.0,
-        help_text="Leave out books whose cosine similarity to the query is lower.",
+        help_text="Leave out results whose cosine similarity to the query is lower.",
     )
     diversity = serializers.FloatField(
         required=False, min_value=0.0, max_value=1.0, default=0.0,
@@ -132,7 +175,7 @@ class RankingOptionsSerializer(LimitSerializer):
         "trade relevance for variety among the results.",
     )
     max_per_author = serializers.IntegerField(
-        required=False, min_value=1, help_text="At most this many books by one author.",
+        required=False, min_value=1, help_text="At most this many results by one author (models with an AUTHOR field).",
     )
     rerank = serializers.BooleanField(
         required=False, allow_null=True, default=None,
@@ -182,16 +225,10 @@ class SearchParamsSerializer(ModeOptionsSerializer):
         return attrs
 
 
-class BookFiltersSerializer(serializers.Serializer):
-    """The catalogue filters of ``BookFilterSet``: as a JSON object in a request body, and as
-    the query parameters' description in the schema (drf-spectacular cannot read a FilterSet
-    there)."""
+class FiltersSerializer(serializers.Serializer):
+    """The model's filters by name, each value as it would be in a query string."""
 
-    language = serializers.CharField(required=False, help_text="ISO 639 code, e.g. en or zh.")
-    subject = serializers.CharField(required=False, help_text="Books with this subject (exact).")
-    author = serializers.CharField(required=False, help_text="Part of the author's name.")
-    year_min = serializers.IntegerField(required=False, help_text="Published in or after.")
-    year_max = serializers.IntegerField(required=False, help_text="Published in or before.")
+    # filters_serializer_class adds the fields; the model's FilterSet validates the values.
 
     def to_internal_value(self, data):
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
@@ -200,39 +237,64 @@ class BookFiltersSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@lru_cache(maxsize=None)
+def filters_serializer_class(filterset_class):
+    fields = {
+        name: serializers.CharField(required=False, help_text=str(declared.extra.get("help_text") or ""))
+        for name, declared in filterset_class.base_filters.items()
+    }
+    return type(f"{filterset_class._meta.model.__name__}FiltersSerializer", (FiltersSerializer,), fields)
+
+
 class TasteSerializer(RankingOptionsSerializer):
     liked = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, help_text="Ids of books the reader liked.",
+        child=serializers.IntegerField(min_value=1), min_length=1, help_text="Ids of objects the reader liked.",
     )
     disliked = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, default=list,
-        help_text="Ids of books the reader disliked.",
+        help_text="Ids of objects the reader disliked.",
     )
     strategy = serializers.ChoiceField(
         choices=Strategy.choices, required=False,
         help_text="average_vector: one query vector, avg(liked) + (avg(liked) - avg(disliked)); best_score: each "
         "candidate scored by its best similarity to a liked book against its best to a disliked one.",
     )
-    filters = BookFiltersSerializer(required=False, help_text="Narrow the candidates, as on the other endpoints.")
+    filters = serializers.DictField(
+        child=serializers.CharField(), required=False,
+        help_text="Narrow the candidates: the model's filters by name, as the query parameters of the other endpoints.",
+    )
 
     def validate(self, attrs):
         liked, disliked = attrs["liked"], attrs.get("disliked", [])
         if len(set(liked) | set(disliked)) > bookrec_settings.MAX_TASTE_EXAMPLES:
             raise serializers.ValidationError(
-                {"liked": [f"At most {bookrec_settings.MAX_TASTE_EXAMPLES} liked and disliked books together."]}
+                {"liked": [f"At most {bookrec_settings.MAX_TASTE_EXAMPLES} liked and disliked objects together."]}
             )
         both = sorted(set(liked) & set(disliked))
         if both:
             raise serializers.ValidationError(
-                {"disliked": [f"Books {', '.join(map(str, both))} are also in liked."]}
+                {"disliked": [f"Also in liked: {', '.join(map(str, both))}."]}
             )
         return attrs
+
+
+@lru_cache(maxsize=None)
+def taste_serializer_class(filterset_class):
+    """The reader's-taste body of one model: its filters named and described."""
+    filters = filters_serializer_class(filterset_class)(
+        required=False, help_text="Narrow the candidates, as on the other endpoints."
+    )
+    return type(f"{filterset_class._meta.model.__name__}TasteSerializer", (TasteSerializer,), {"filters": filters})
 
 
 class SearchUnavailableSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class ExamplesNotEmbeddedSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    book_ids = serializers.ListField(child=serializers.IntegerField())
+@lru_cache(maxsize=None)
+def examples_not_embedded_serializer_class(noun):
+    """The 409 of a reader's taste: which given objects have no vector (``book_ids`` on the Book endpoint)."""
+    return type(f"{noun.capitalize()}ExamplesNotEmbeddedSerializer", (serializers.Serializer,), {
+        "detail": serializers.CharField(),
+        f"{noun}_ids": serializers.ListField(child=serializers.IntegerField()),
+    })

@@ -5,7 +5,6 @@ import django.contrib.postgres.fields
 import django.contrib.postgres.indexes
 import pgvector.django.halfvec
 import pgvector.django.indexes
-from pgvector.django import VectorExtension
 from django.db import migrations, models
 
 
@@ -19,7 +18,12 @@ class Migration(migrations.Migration):
 
     operations = [
         # A role that is not a superuser needs `CREATE EXTENSION vector;` run once by one.
-        VectorExtension(),
+        # Edited after release: this was pgvector's VectorExtension(), whose reverse runs DROP
+        # EXTENSION: `migrate bookrec zero` then failed where the site's other apps have vector
+        # columns, and elsewhere took away an extension that is not bookrec's alone. bookrec
+        # creates it when missing and never drops it. Forwards this is the SQL VectorExtension
+        # ran, so databases migrated before and after the edit are alike.
+        migrations.RunSQL("CREATE EXTENSION IF NOT EXISTS vector", reverse_sql=migrations.RunSQL.noop),
         migrations.CreateModel(
             name='Book',
             fields=[
