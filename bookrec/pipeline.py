@@ -7,6 +7,7 @@ nothing of Celery: ``bookrec.tasks`` sends the work to the workers.
 import logging
 from dataclasses import dataclass, field
 
+import django
 import psycopg
 from django.db import DataError, connections, transaction
 from django.utils import timezone
@@ -134,7 +135,11 @@ def binary_vector_cursor(using="default"):
     with connection.wrap_database_errors:
         cursor = psycopg.Cursor(connection.connection)
         register_halfvec_info(cursor, TypeInfo.fetch(connection.connection, "halfvec"))
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    # Django 4.2's debug cursor (DEBUG=True) logs a query by rendering its parameters on the
+    # client, which cannot render binary halfvecs: the write itself failed. Later Djangos log it.
+    if connection.queries_logged and django.VERSION >= (5, 0):
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 def write_vectors(registration, rows, space, *, using="default"):
