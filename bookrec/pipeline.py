@@ -42,7 +42,6 @@ def mark_for_embedding(registration, queryset, *, using="default"):
         .filter(model_label=registration.model_label, object_id__in=pks).exclude(content_hash="")
         .order_by("object_id").values_list("object_id", flat=True)
     )
-    indexing.without_active_vector(registration, using=using)  # adds the active space's missing rows
     (
         indexing.active_embeddings(registration, using=using)
         .filter(object_id__in=with_text).exclude(status=EmbeddingStatus.EMBEDDED, embedding__isnull=False)
