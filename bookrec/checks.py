@@ -22,7 +22,7 @@ def check_database(app_configs, **kwargs):
         version = schema.pgvector_version()
         missing = [
             registration for registration in registrations().values()
-            if schema.tables_exist() and registration_model(registration) is not None
+            if schema.tables_exist() and registration.installed_model is not None
             and not schema.index_exists(registration)
         ]
     except DatabaseError:
@@ -78,13 +78,6 @@ def check_settings(app_configs, **kwargs):
     return problems
 
 
-def registration_model(registration):
-    try:
-        return registration.model
-    except (LookupError, ValueError):
-        return None
-
-
 def has_field(model, name):
     try:
         model._meta.get_field(name)
@@ -102,7 +95,7 @@ def check_registered_models(app_configs, **kwargs):
     problems = []
     for registration in registrations().values():
         label, options = registration.label, registration.options
-        model = registration_model(registration)
+        model = registration.installed_model
         if model is None:
             problems.append(Error(f"BOOKREC['MODELS'] names {label!r}, which is not an installed model.",
                                   hint="Use 'app_label.ModelName' of an app in INSTALLED_APPS.", id="bookrec.E010"))

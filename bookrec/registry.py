@@ -71,6 +71,15 @@ class Registration:
     def model(self):
         return apps.get_model(self.label)
 
+    @cached_property
+    def installed_model(self):
+        """The model, or None when the label names no installed model (the system check
+        ``bookrec.E010`` says so): one bad label must not break the others."""
+        try:
+            return self.model
+        except (LookupError, ValueError):  # ValueError: a label without "app_label."
+            return None
+
     @property
     def model_label(self):
         """What bookrec's records name the model by: ``app_label.modelname``."""
@@ -146,6 +155,11 @@ def registrations():
     return _registrations
 
 
+def installed_registrations():
+    """The registrations whose model is installed: what everything but the system checks uses."""
+    return [registration for registration in registrations().values() if registration.installed_model is not None]
+
+
 def registration_for(model_or_object):
     """The Registration of a model, an instance of it, or an ``"app_label.ModelName"``."""
     if isinstance(model_or_object, str):
@@ -153,14 +167,14 @@ def registration_for(model_or_object):
     else:
         model = model_or_object if isinstance(model_or_object, type) else type(model_or_object)
     model = model._meta.concrete_model
-    for registration in registrations().values():
+    for registration in installed_registrations():
         if registration.model is model:
             return registration
     raise NotRegistered(model._meta.label)
 
 
 def registered_models():
-    return [registration.model for registration in registrations().values()]
+    return [registration.model for registration in installed_registrations()]
 
 
 def forget_registrations(*, setting, **kwargs):

@@ -14,7 +14,7 @@ from bookrec.conf import bookrec_settings
 from bookrec.embedders import get_embedder
 from bookrec.indexing import active_space, table
 from bookrec.models import Embedding
-from bookrec.registry import registrations
+from bookrec.registry import installed_registrations
 
 VECTOR_COLUMN = "embedding"
 OPERATOR_CLASS = "halfvec_cosine_ops"
@@ -99,11 +99,8 @@ def build_missing_indexes(using="default", **kwargs):
     (instant on an empty table; on a full one, as long as ``vector_index build``)."""
     if not tables_exist(using):
         return
-    for registration in registrations().values():
-        try:
-            build_index(registration, using=using)
-        except LookupError:  # not an installed model: the system check says so
-            continue
+    for registration in installed_registrations():
+        build_index(registration, using=using)
 
 
 def tables_exist(using="default"):

@@ -11,7 +11,7 @@ from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
 
 from bookrec import indexing, tasks
-from bookrec.registry import registration_for, registrations
+from bookrec.registry import registered_models, registration_for
 
 DISPATCH_UID = "bookrec:{signal}:{label}"
 _connected = set()  # (signal, model)
@@ -35,12 +35,7 @@ RECEIVERS = [(post_save, object_saved), (post_delete, object_deleted)]
 def connect():
     """Connect the receivers to every registered model, and disconnect them from models no
     longer registered."""
-    wanted = set()
-    for registration in registrations().values():
-        try:
-            wanted.add(registration.model)
-        except LookupError:  # not an installed model: the system check bookrec.E010 says so
-            continue
+    wanted = set(registered_models())
     for signal, receiver in RECEIVERS:
         for model in {model for sig, model in _connected if sig is signal} - wanted:
             signal.disconnect(receiver, sender=model, dispatch_uid=DISPATCH_UID.format(signal=id(signal), label=model._meta.label))

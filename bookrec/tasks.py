@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from bookrec import indexing, pipeline
 from bookrec.conf import bookrec_settings
 from bookrec.embedders import EmbeddingUnavailable
-from bookrec.registry import registration_for, registrations
+from bookrec.registry import installed_registrations, registration_for
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def sweep_and_queue():
     """Sweep every registered model (``indexing.sweep``) and queue what needs embedding.
     Returns ``{label: SweepReport}``."""
     reports = {}
-    for registration in registrations().values():
+    for registration in installed_registrations():
         report = indexing.sweep(registration)
         queue_embedding(registration, report.missing)
         reports[registration.label] = report

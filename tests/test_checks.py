@@ -38,6 +38,7 @@ def test_the_default_registration_is_valid():
 
 @pytest.mark.parametrize("label, options, error_id, words", [
     ("catalog.Book", {"TEXT": ["title"]}, "bookrec.E010", "'catalog.Book', which is not an installed model"),
+    ("catalog", {"TEXT": ["title"]}, "bookrec.E010", "'catalog', which is not an installed model"),
     ("bookrec.Book", {"TEXT": ["title"], "FILTER": ["year"]}, "bookrec.E011", "unknown key 'FILTER'"),
     ("auth.Permission", {"TEXT": ["name"]}, None, None),
     ("bookrec.Book", {}, "bookrec.E013", "has no TEXT"),

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from bookrec.models import Book
-from bookrec.registry import NotRegistered, document_hash, registration_for
+from bookrec.registry import NotRegistered, document_hash, installed_registrations, registered_models, registration_for
 
 
 def book(**fields):
@@ -74,3 +74,14 @@ def test_a_registration_is_found_by_model_instance_or_label():
     registration = registration_for(Book)
     assert registration_for(book()) is registration
     assert registration_for("bookrec.Book") is registration
+
+
+def test_a_label_that_names_no_installed_model_leaves_the_others_working(settings):
+    # "catalog" (no app label) makes Django's get_model raise ValueError, "nothing.Here" LookupError:
+    # the system check reports both (bookrec.E010); signals, the sweep and lookups skip them.
+    settings.BOOKREC = {**settings.BOOKREC, "MODELS": {**settings.BOOKREC.get("MODELS", {}),
+                        "bookrec.Book": {"TEXT": ["title", "summary"]}, "catalog": {"TEXT": ["title"]},
+                        "nothing.Here": {"TEXT": ["title"]}}}
+    assert registration_for(Book).label == "bookrec.Book"
+    assert registered_models() == [Book]
+    assert [registration.label for registration in installed_registrations()] == ["bookrec.Book"]

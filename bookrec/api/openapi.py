@@ -12,20 +12,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from bookrec.registry import registrations
+from bookrec.registry import installed_registrations
 
 MODEL_PARAMETER = "model"
 
 
 def registered_labels():
     """``app_label.modelname`` of every registered model that is installed."""
-    labels = []
-    for registration in registrations().values():
-        try:
-            labels.append(registration.model_label)
-        except (LookupError, ValueError):  # not an installed model: the system check says so
-            continue
-    return labels
+    return [registration.model_label for registration in installed_registrations()]
 
 
 class BookrecAutoSchema(AutoSchema):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from bookrec.registry import NotRegistered, registration_for, registrations
+from bookrec.registry import installed_registrations, registration_for
 
 
 def add_model_argument(parser):
@@ -14,7 +14,7 @@ def add_model_argument(parser):
 
 def selected_registrations(options):
     if not options.get("model"):
-        return list(registrations().values())
+        return installed_registrations()
     try:
         return [registration_for(options["model"])]
     except (LookupError, ValueError) as exc:

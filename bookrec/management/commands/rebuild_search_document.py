@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from bookrec import indexing, textsearch
 from bookrec.conf import bookrec_settings
-from bookrec.registry import registrations
+from bookrec.registry import installed_registrations
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, **options):
-        for registration in registrations().values():
+        for registration in installed_registrations():
             written = indexing.rewrite_search_documents(registration)
             self.stdout.write(
                 f"{registration.label}: {written} full-text documents written with the "
