@@ -165,7 +165,7 @@ def rank_chunk(pks):
     vector and keyword scores do not depend on the other candidates)."""
     from bookrec import ranking, textsearch
     from bookrec.models import Book
-    from bookrec.recommendations import stored_vector
+    from bookrec.recommendations import StoredVector
     from bookrec.registry import registration_for
 
     books = _books
@@ -178,7 +178,7 @@ def rank_chunk(pks):
     for pk in pks:
         book = books[pk]
         query = ranking.Query(
-            vector=stored_vector(registration, book), terms=textsearch.object_terms(registration, book),
+            vector=StoredVector(registration, book), terms=textsearch.object_terms(registration, book),
             text=registration.render(book), exclude_ids=(book.pk,),
         )
         same_author = _by_author.get(book.author, set()) - {pk}

@@ -23,7 +23,7 @@ from pgvector.django import CosineDistance
 
 from bookrec import fusion, rerank, schema, textsearch
 from bookrec.conf import bookrec_settings
-from bookrec.recommendations import NotEmbedded, Recommendation, current_vectors, nearest, stored_vector
+from bookrec.recommendations import Recommendation, StoredVector, current_vectors, nearest, orm_vector
 from bookrec.registry import registration_for
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class RankingOptions:
 class Query:
     """What to rank against. ``vector`` None: no vector ranking (keyword only)."""
 
-    vector: object = None  # a sequence of floats, or an SQL expression giving one
+    vector: object = None  # a sequence of floats, or a StoredVector (an object's, read in SQL)
     terms: list = field(default_factory=list)
     text: str = ""  # what the reranker reads as the query ("" = not rerankable)
     rerank_instruction: str = ""
@@ -138,7 +138,7 @@ def with_similarity(items, registration, candidates, vector):
         return items
     similarities = dict(
         current_vectors(registration, candidates).filter(object_id__in=missing)
-        .annotate(similarity=Value(1.0, output_field=FloatField()) - CosineDistance(schema.vector_expression(), vector))
+        .annotate(similarity=Value(1.0, output_field=FloatField()) - CosineDistance(schema.vector_expression(), orm_vector(vector)))
         .values_list("object_id", "similarity")
     )
     return [
@@ -200,14 +200,8 @@ def rank_similar(obj, *, mode=None, candidates=None, options=RankingOptions()):
     """
     registration = registration_for(obj)
     mode = mode or bookrec_settings.SIMILAR_MODE
-    try:
-        vector = stored_vector(registration, obj)  # stays in SQL: no 1024 floats read and sent back
-    except NotEmbedded:
-        if mode != Mode.KEYWORD:
-            raise
-        vector = None
     query = Query(
-        vector=vector,
+        vector=StoredVector(registration, obj),  # read in SQL; NotEmbedded from the vector stage
         terms=textsearch.object_terms(registration, obj) if mode != Mode.VECTOR else [],
         text=registration.render(obj),
         rerank_instruction=bookrec_settings.SIMILAR_RERANK_INSTRUCTION,

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from django.db import connections, models, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
-from pgvector.django import CosineDistance
+from pgvector import Vector
 
 from bookrec import indexing, schema
 from bookrec.conf import bookrec_settings
-from bookrec.models import EmbeddingStatus
+from bookrec.models import Embedding, EmbeddingStatus
 
 
 class NotEmbedded(Exception):
@@ -61,37 +61,91 @@ def current_vectors(registration, candidates=None):
     )
 
 
+# The nearest rows of the active space among the candidates (the host's queryset, as a subquery
+# of primary keys: PostgreSQL turns the IN into a semi-join checked row by row along the index
+# scan). Written by hand: composing it with the ORM took about as long as PostgreSQL takes to run it.
+_NEAREST = """
+    SELECT e.object_id, {vector} <=> {query} AS distance
+      FROM {embeddings} AS e
+     WHERE e.model_label = %s AND e.space = %s AND e.status = %s
+       AND e.object_id <> ALL(%s::bigint[])
+       AND e.object_id IN ({candidates})
+     ORDER BY distance
+     LIMIT %s
+"""
+
+
 def nearest(registration, vector, *, candidates=None, limit=None, exclude_ids=()):
     """The ``limit`` objects nearest to ``vector`` among ``candidates`` (a queryset of the
     registered model), as Recommendations.
 
-    ``vector`` is a sequence of floats, or an SQL expression that gives one.
+    ``vector`` is a sequence of floats, or a ``StoredVector`` (NotEmbedded when that object has
+    no vector in the active space).
     """
     limit = limit or bookrec_settings.DEFAULT_LIMIT
     candidates = candidates if candidates is not None else registration.objects()
-    rows = current_vectors(registration, candidates)
-    if exclude_ids:
-        rows = rows.exclude(object_id__in=list(exclude_ids))
-    rows = (
-        rows.annotate(distance=CosineDistance(schema.vector_expression(), vector))
-        .order_by("distance").values_list("object_id", "distance")[:limit]
+    using = candidates.db
+    if isinstance(vector, StoredVector):
+        query_sql, query_params = vector.sql(using)
+    else:
+        query_sql, query_params = "%s::halfvec", [Vector(vector).to_text()]
+    candidates_sql, candidates_params = candidates.order_by().values("pk").query.get_compiler(using=using).as_sql()
+    sql = _NEAREST.format(
+        vector=schema.vector_sql("e." + schema.VECTOR_COLUMN), query=query_sql,
+        embeddings=indexing.table(Embedding, using), candidates=candidates_sql,
     )
-    with transaction.atomic(using=candidates.db):
-        with connections[candidates.db].cursor() as cursor:
-            apply_search_settings(cursor)
-        found = list(rows)
+    params = [
+        *query_params, registration.model_label, indexing.active_space(), EmbeddingStatus.EMBEDDED,
+        list(exclude_ids), *candidates_params, limit,
+    ]
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        apply_search_settings(cursor)
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
     # relaxed_order iterative scans may return rows slightly out of order. No distance: the
-    # query vector was replaced while the query ran (the object is being embedded again).
+    # query vector is missing (or was replaced while the query ran).
     found = sorted((row for row in found if row[1] is not None), key=lambda row: row[1])
-    objects = candidates.in_bulk([pk for pk, _ in found])
+    if not found and isinstance(vector, StoredVector):
+        vector.check_embedded()  # nothing found because there was nothing to compare with?
+    # No ORDER BY: the model's default ordering could make PostgreSQL walk a whole index for it.
+    objects = candidates.order_by().in_bulk([pk for pk, _ in found])
     return [Recommendation(objects[pk], 1.0 - distance) for pk, distance in found if pk in objects]
 
 
-def stored_vector(registration, obj):
-    """The object's vector as an SQL subquery (it stays in the database: no 1024 floats parsed
-    and sent back), if it has one in the active space; else raise NotEmbedded."""
-    rows = indexing.active_embeddings(registration, using=obj._state.db or "default").filter(object_id=obj.pk)
-    status, has_vector = rows.values_list("status", Q(embedding__isnull=False)).first() or (None, False)
-    if status != EmbeddingStatus.EMBEDDED or not has_vector:
-        raise NotEmbedded(obj, status or EmbeddingStatus.PENDING)
-    return Subquery(rows.values("embedding")[:1])
+@dataclass(frozen=True)
+class StoredVector:
+    """An object's vector in the active space, read by the query that compares with it (no 1024
+    floats parsed and sent back); NULL while the object has none."""
+
+    registration: object
+    object: models.Model
+
+    @property
+    def using(self):
+        return self.object._state.db or "default"
+
+    def sql(self, using):
+        return (
+            f"(SELECT q.{schema.VECTOR_COLUMN} FROM {indexing.table(Embedding, using)} AS q"
+            " WHERE q.model_label = %s AND q.space = %s AND q.object_id = %s AND q.status = %s)",
+            [self.registration.model_label, indexing.active_space(), self.object.pk, EmbeddingStatus.EMBEDDED],
+        )
+
+    def expression(self):
+        """The same subquery for the ORM."""
+        rows = indexing.active_embeddings(self.registration, using=self.using).filter(
+            object_id=self.object.pk, status=EmbeddingStatus.EMBEDDED
+        )
+        return Subquery(rows.values("embedding"))
+
+    def check_embedded(self):
+        """Raise NotEmbedded unless the object has a vector in the active space."""
+        rows = indexing.active_embeddings(self.registration, using=self.using).filter(object_id=self.object.pk)
+        status, has_vector = rows.values_list("status", Q(embedding__isnull=False)).first() or (None, False)
+        if status != EmbeddingStatus.EMBEDDED or not has_vector:
+            raise NotEmbedded(self.object, status or EmbeddingStatus.PENDING)
+
+
+def orm_vector(vector):
+    """A query vector as the ORM takes it (``CosineDistance(column, orm_vector(vector))``)."""
+    return vector.expression() if isinstance(vector, StoredVector) else vector

@@ -40,6 +40,11 @@ def vector_expression(dimensions=None):
     return Cast(VECTOR_COLUMN, HalfVectorField(dimensions=dimensions or space_dimensions()))
 
 
+def vector_sql(column=VECTOR_COLUMN, dimensions=None):
+    """``vector_expression`` in SQL, for statements written by hand (and the index itself)."""
+    return f"({column})::halfvec({int(dimensions or space_dimensions())})"
+
+
 def index_name(registration, space=None):
     digest = hashlib.sha1(f"{registration.model_label}|{space or active_space()}".encode()).hexdigest()[:12]
     return f"bookrec_hnsw_{digest}"
@@ -83,7 +88,7 @@ def build_index(registration, maintenance_work_mem="1GB", parallel_workers=None,
         # predicate, and DDL takes no parameters anyway.
         cursor.execute(
             f"CREATE INDEX {index_name(registration)} ON {table(Embedding, using)} USING hnsw"
-            f" (({VECTOR_COLUMN}::halfvec({int(space_dimensions())})) {OPERATOR_CLASS})"
+            f" (({vector_sql()}) {OPERATOR_CLASS})"
             f" WITH (m = {int(bookrec_settings.HNSW_M)}, ef_construction = {int(bookrec_settings.HNSW_EF_CONSTRUCTION)})"
             f" WHERE model_label = {quote_literal(registration.model_label)} AND space = {quote_literal(space)}"
         )

@@ -121,5 +121,5 @@ def best_score_first_stage(registration, liked, disliked, candidates, options):
         .annotate(best_positive=best_positive, best_score=score)
         .order_by("-best_score", "object_id").values_list("object_id", "best_positive", "best_score")[:pool]
     )
-    objects = candidates.in_bulk([pk for pk, _, _ in ranked])
+    objects = candidates.order_by().in_bulk([pk for pk, _, _ in ranked])  # no default ordering to sort by
     return [Recommendation(objects[pk], positive, best) for pk, positive, best in ranked if pk in objects]

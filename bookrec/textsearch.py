@@ -234,5 +234,5 @@ def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         scores = cursor.fetchall()
-    objects = queryset.in_bulk([pk for pk, _ in scores])
+    objects = queryset.order_by().in_bulk([pk for pk, _ in scores])  # no default ordering to sort by
     return [(objects[pk], score) for pk, score in scores if pk in objects]
