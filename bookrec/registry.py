@@ -28,6 +28,7 @@ from django.utils.module_loading import import_string
 from django_filters.filterset import filterset_factory
 
 from bookrec.conf import bookrec_settings
+from bookrec.filtering import FilterSet
 
 REGISTRATION_KEYS = {"TEXT", "TEMPLATE", "REQUIRED", "FILTERS", "FILTERSET", "AUTHOR", "SERIALIZER"}
 # PostgreSQL has four full-text weights: the TEXT fields in order, the rest share the last.
@@ -113,7 +114,7 @@ class Registration:
         from ``FILTERS``)."""
         if self.options.get("FILTERSET"):
             return import_string(self.options["FILTERSET"])
-        return filterset_factory(self.model, fields=self.options.get("FILTERS") or [])
+        return filterset_factory(self.model, filterset=FilterSet, fields=self.options.get("FILTERS") or [])
 
     def objects(self):
         return self.model._default_manager.all()

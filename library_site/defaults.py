@@ -10,6 +10,7 @@ import hashlib
 import os
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from library_site import embedded_postgres
 
@@ -46,12 +47,32 @@ def embedded_broker_environment():
     """
     host, port = local_redis()
     if redis_answers(host, port):
-        checkout = hashlib.sha256(str(embedded_postgres.data_dir()).encode()).hexdigest()[:8]
         return {
             "CELERY_BROKER_URL": f"redis://{host}:{port}/0",
-            "BOOKREC_CELERY_QUEUE": os.environ.get("BOOKREC_CELERY_QUEUE") or f"bookrec-{checkout}",
+            "BOOKREC_CELERY_QUEUE": os.environ.get("BOOKREC_CELERY_QUEUE") or f"bookrec-{checkout_id()}",
         }
     return {"CELERY_BROKER_URL": "filesystem://", "BOOKREC_BROKER_DIR": str(broker_dir())}
+
+
+def checkout_id():
+    """A name for this checkout's keys in a server other checkouts may share (Redis)."""
+    return hashlib.sha256(str(embedded_postgres.data_dir()).encode()).hexdigest()[:8]
+
+
+def shared_cache(broker_url):
+    """The cache every process of the site shares (throttle counts, query vectors): a count
+    kept per process lets each gunicorn worker grant the whole rate. Redis when the broker is
+    Redis, in the next database number (``cache.clear()`` empties a whole database: the
+    broker's keys must not be in it); else the database (``manage.py createcachetable``)."""
+    parts = urlsplit(broker_url)
+    if parts.scheme in {"redis", "rediss"}:
+        database = int(parts.path.strip("/") or 0)
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": urlunsplit(parts._replace(path=f"/{(database + 1) % 16}")),
+            "KEY_PREFIX": f"bookrec-{checkout_id()}",
+        }
+    return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "library_site_cache"}
 
 
 def choose_database():

@@ -42,6 +42,7 @@ def parse_args(argv):
     parser.add_argument("--catalogue", type=Path, help="JSON Lines or CSV catalogue (default: Gutenberg demo data or the bundled sample)")
     parser.add_argument("--limit", type=int, help="import only the first N books (see it work sooner)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--debug", action="store_true", help="serve Django's debug pages (never on a public address)")
     parser.add_argument("--exit-when-embedded", action="store_true", help="stop once every book is embedded (for benchmarks)")
     parser.add_argument("--timings", type=Path, help="write the phase timings to this JSON file")
     return parser.parse_args(argv)
@@ -234,6 +235,8 @@ def main(argv=None):
         catalogue = args.catalogue or defaults.default_catalogue()
         if not catalogue.is_file():
             sys.exit(f"No catalogue at {catalogue}: pass --catalogue with a .jsonl or .csv file (optionally .gz).")
+        if args.debug:
+            os.environ["DJANGO_DEBUG"] = "true"  # the web server inherits it
         print(phases.run("database_start", defaults.choose_database))
         print(defaults.choose_broker())
         print(defaults.choose_embedder())
@@ -243,6 +246,7 @@ def main(argv=None):
 
         django.setup()
         phases.run("migrate", call_command, "migrate", verbosity=0)
+        call_command("createcachetable")  # the shared cache, when it is the database's
         username, password = librarian_login()
         phases.run("import", import_catalogue, catalogue, args.limit)
         children = phases.run("start_site", start_children, args.port)

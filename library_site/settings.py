@@ -9,6 +9,9 @@ BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_
 BOOKREC_EMBEDDING_TIMEOUT   the retry policy, in whole seconds (unset: bookrec's defaults)
 CELERY_VISIBILITY_TIMEOUT, CELERY_BROKER_KEY_PREFIX   Redis broker: redelivery delay, key namespace
 DATABASE_CONN_MAX_AGE   seconds a database connection is kept for reuse (default 600)
+DJANGO_DEBUG        true for Django's debug pages (`./dev up --debug`); off by default
+DJANGO_NUM_PROXIES  how many proxies of the site's own stand in front of it (default 0):
+                    throttles then read the client's address from X-Forwarded-For
 """
 
 import os
@@ -31,7 +34,8 @@ def env_int(name):
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for (`./dev up --debug`): DEBUG pages list every URL and dump the settings.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 
 INSTALLED_APPS = [
@@ -129,6 +133,7 @@ for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRI
 
 # -- Celery --------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+CACHES = {"default": defaults.shared_cache(CELERY_BROKER_URL)}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = defaults.broker_dir()
     _broker_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +165,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # whatever the policy. bookrec needs no DEFAULT_SCHEMA_CLASS nor EXCEPTION_HANDLER.
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Basic first: bad credentials are then a 401 (DRF answers 403 when the first class
+    # has no WWW-Authenticate challenge, as session authentication has none).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "library_site.authentication.BasicAuthentication",  # DRF's, safe against NUL bytes
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Clients are told apart by the connection's address, unless this many proxies of the
+    # site's own stand in front (then by X-Forwarded-For, which a client could set itself).
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES") or 0,
     "DEFAULT_THROTTLE_RATES": {"bookrec_search": os.environ.get("BOOKREC_SEARCH_RATE", "60/min")},
 }
 SPECTACULAR_SETTINGS = {

@@ -55,7 +55,7 @@ def test_bad_query_parameters_get_400_naming_them(client, book, path, named):
 @pytest.mark.parametrize("path", [
     # (non-numeric, unknown and beyond-bigint ids: tests/test_api.py)
     "/api/books/-1/", "/api/books/1.5/similar/",
-    "/api/books/?page=999", "/api/books/?page=last-but-one",
+    "/api/books/?page=999",  # (a page that is no number: tests/test_hardening.py)
 ])
 def test_ids_and_pages_that_name_nothing_get_404(client, book, path):
     assert client.get(path).status_code == 404

@@ -1,11 +1,13 @@
 """``./dev up`` end to end: the launcher as a subprocess on a tiny catalogue, with its own
 embedded PostgreSQL, broker choice, Celery worker and web server, all real processes."""
 
+import base64
 import json
 import os
 import re
 import signal
 import sys
+import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -76,8 +78,8 @@ def diagnostics_of_files(folder):
     return "\n".join(str(path) for path in sorted(folder.rglob("*"))) or f"{folder} is empty"
 
 
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get_json(url, headers=None):
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
         return json.load(response)
 
 
@@ -98,7 +100,8 @@ def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, d
     assert (data_dir / "broker" / "control").is_dir(), diagnostics_of_files(data_dir / "broker")
     assert "Database: embedded PostgreSQL" in first
     assert "7 created, 0 updated, 0 unchanged, 0 rejected; 6 queued for embedding." in first
-    assert re.search(r"login: librarian / \S+\)", first)
+    password = re.search(r"login: librarian / (\S+)\)", first).group(1)
+    staff = {"Authorization": "Basic " + base64.b64encode(f"librarian:{password}".encode()).decode()}
     examples = dict(re.findall(r"/api/books/(\d+)/similar/\?limit=5'\s+# (.+)", first))
     assert sorted(examples.values()) == ["Deep Learning", "深度学习入门"]
     assert set(json.loads((tmp_path / "first.json").read_text())) >= {"database_start", "import", "embedding"}
@@ -110,10 +113,14 @@ def test_first_run_embeds_the_catalogue_and_the_second_run_reuses_it(tmp_path, d
     try:
         wait_until(lambda: "Press Ctrl-C" in second.output() or not second.alive(), 120, "the second run")
         assert "was imported before: not importing again" in second.output(), diagnostics(second, data_dir)
-        books = get_json(f"http://127.0.0.1:{port}/api/books/?page_size=100")["results"]
+        with pytest.raises(urllib.error.HTTPError) as missing:  # DEBUG is off: no list of every URL
+            get_json(f"http://127.0.0.1:{port}/api/no-such-page/")
+        assert missing.value.code == 404 and b"URLconf" not in missing.value.read()
+        books = get_json(f"http://127.0.0.1:{port}/api/books/?page_size=100", staff)["results"]  # staff see embedded_at
         status = {book["external_id"]: book["embedding_status"] for book in books}
         assert status == {**{book["id"]: "embedded" for book in CATALOGUE[:-1]}, "no-summary": "skipped"}
-        assert all(datetime.fromisoformat(book["embedded_at"]) < first_ended for book in books if book["embedded_at"])
+        embedded = [book for book in books if book["embedding_status"] == "embedded"]
+        assert all(datetime.fromisoformat(book["embedded_at"]) < first_ended for book in embedded)
         for book_id, title in examples.items():
             similar = get_json(f"http://127.0.0.1:{port}/api/books/{book_id}/similar/?limit=5")["results"]
             external_id = next(b["external_id"] for b in books if b["title"] == title)

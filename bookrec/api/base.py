@@ -9,6 +9,8 @@
   (``required_permission_classes``), the throttle of an endpoint that costs an embedding call
   (``embedding_call_scope``).
 - The site's exception handler answers, with a 503 while the database cannot be reached.
+- Bodies are read by bookrec's own parsers (``bookrec.api.parsers``): JSON, and forms where a
+  form can say it.
 - The schema is drf-spectacular's, whatever the site's ``DEFAULT_SCHEMA_CLASS``.
 """
 
@@ -17,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from bookrec.api.exceptions import database_aware
 from bookrec.api.openapi import BookrecAutoSchema
+from bookrec.api.parsers import DEFAULT_PARSER_CLASSES
 from bookrec.api.throttling import EmbeddingCallThrottle
 from bookrec.conf import bookrec_settings
 
@@ -38,6 +41,7 @@ class BookrecView:
     """A mixin for bookrec's APIViews and ViewSets (first among the bases)."""
 
     schema = BookrecAutoSchema()
+    parser_classes = DEFAULT_PARSER_CLASSES
     embedding_call_scope = None  # a scope of bookrec.api.throttling: the call costs an embedding
 
     def required_permission_classes(self):

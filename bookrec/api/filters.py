@@ -1,6 +1,7 @@
 from django import forms
 from django_filters import rest_framework as filters
 
+from bookrec.filtering import FilterSet
 from bookrec.models import Book, EmbeddingStatus
 
 
@@ -13,7 +14,7 @@ class YearFilter(filters.NumberFilter):
         super().__init__(*args, min_value=-32768, max_value=32767, **kwargs)
 
 
-class BookFilterSet(filters.FilterSet):
+class BookFilterSet(FilterSet):
     """Catalogue filters, shared by the book list and every recommendation endpoint."""
 
     # As long as the columns they match: a longer value is a mistake, not a search.

@@ -37,6 +37,16 @@ class EmbeddingStateField(serializers.ReadOnlyField):
         return super().get_attribute(instance)
 
 
+class StaffOnlyEmbeddingStateField(EmbeddingStateField):
+    """An internal of the embedding (its error, the model, when): null unless staff ask."""
+
+    def get_attribute(self, instance):
+        request = self.context.get("request")
+        if request is not None and not request.user.is_staff:
+            return None
+        return super().get_attribute(instance)
+
+
 EMBEDDING_STATE_FIELDS = ["embedding_status", "embedding_model", "embedding_error", "embedded_at"]
 
 
@@ -47,9 +57,9 @@ class BookSerializer(serializers.ModelSerializer):
         max_length=MAX_SUMMARY_CHARS, validators=[reject_control_characters], trim_whitespace=True,
     )
     embedding_status = EmbeddingStateField()
-    embedding_model = EmbeddingStateField()
-    embedding_error = EmbeddingStateField()
-    embedded_at = EmbeddingStateField()
+    embedding_model = StaffOnlyEmbeddingStateField(help_text="The model of the stored vector (staff only: null for others).")
+    embedding_error = StaffOnlyEmbeddingStateField(help_text="Why the last embedding failed (staff only: null for others).")
+    embedded_at = StaffOnlyEmbeddingStateField(help_text="When the vector was stored (staff only: null for others).")
 
     class Meta:
         model = Book
@@ -151,6 +161,10 @@ class LimitSerializer(serializers.Serializer):
 
 class PageSizeSerializer(serializers.Serializer):
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+
+
+class PageNumberSerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1)
 
 
 class NotEmbeddedSerializer(serializers.Serializer):

@@ -23,12 +23,14 @@ from bookrec import indexing, recommend, recommendations, search, tasks, taste
 from bookrec.api.base import BookrecView, ChangePermission
 from bookrec.api.filters import BookListFilterSet
 from bookrec.api.openapi import BookrecAutoSchema
+from bookrec.api.parsers import JSONParser
 from bookrec.api.serializers import (
     MAX_PAGE_SIZE,
     AnyObjectSerializer,
     BookSerializer,
     ModeOptionsSerializer,
     NotEmbeddedSerializer,
+    PageNumberSerializer,
     PageSizeSerializer,
     QueuedSerializer,
     SearchParamsSerializer,
@@ -51,6 +53,14 @@ class BookPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+    def get_page_number(self, request, paginator):
+        # A page that is no number is the client's mistake (400 naming it); a number past the
+        # last page stays DRF's 404.
+        number = request.query_params.get(self.page_query_param) or 1
+        if number in self.last_page_strings:
+            return paginator.num_pages
+        return validated(PageNumberSerializer, {"page": number})["page"]
 
     def get_page_size(self, request):
         # DRF ignores a page_size it cannot use; a client that asked for one is told why.
@@ -266,6 +276,8 @@ class SearchView(RankingView):
 class TasteView(RankingView):
     """A read-only computation: no model permission needed, whatever the method."""
 
+    # JSON only: a form body cannot carry the filters object (it would be dropped, unfiltered).
+    parser_classes = [JSONParser]
     summary = "{objects} for a reader who liked (and disliked) some"
     filters_in_query = False
 
