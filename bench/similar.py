@@ -169,10 +169,22 @@ def load_average():
     return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_steal_seconds():
+    """CPU time the hypervisor gave to others (Linux /proc/stat; None elsewhere): on a shared
+    virtual machine it moves every figure, so each run records how much there was."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     started = time.monotonic()
     uptime_before = load_average()
+    steal_before = cpu_steal_seconds()
     server = scratch.server_url()
     shape = Shape(books=args.books)
     url = prepare_database(server, shape)
@@ -247,6 +259,7 @@ def main(argv=None):
         "books": args.books, "dimensions": shape.dimensions, "workers": args.workers,
         "database": scratch.facts(url), "server": scratch.server_facts(url), "seconds": round(time.monotonic() - started, 1),
         "cpus": os.cpu_count(), "uptime_before": uptime_before, "uptime_after": load_average(),
+        "cpu_steal_seconds": None if steal_before is None else round(cpu_steal_seconds() - steal_before, 1),
         "hnsw_ef_search": os.environ.get("BOOKREC_HNSW_EF_SEARCH") or "the app's default",
     }
     if args.json:

@@ -13,7 +13,7 @@ overlapping objects wait for each other instead of deadlocking.
 from dataclasses import dataclass
 
 from django.db import connections, transaction
-from django.db.models import Case, CharField, F, OuterRef, Subquery, TextField, Value, When
+from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, TextField, Value, When
 from django.db.models.functions import Coalesce
 
 from bookrec.conf import bookrec_settings
@@ -228,17 +228,23 @@ def embedding_states(registration, pks, *, using="default"):
     }
 
 
+def embedding_status_expression(registration, using="default"):
+    """Each object's status in the active space, as an expression over the registered model
+    (pending when bookrec has no record yet)."""
+    rows = active_embeddings(registration, using=using).filter(object_id=OuterRef("pk"))
+    return Coalesce(Subquery(rows.values("status")[:1]), Value(EmbeddingStatus.PENDING), output_field=CharField())
+
+
 def with_embedding_state(queryset):
     """The queryset with each object's state in the active space as ``embedding_status``
     (pending when bookrec has no record yet), ``embedding_error`` and ``embedded_at``, and as
     ``embedding_model`` the model whose vector it has (the current one's, else another's: stale):
-    what the admin and the API show."""
+    what the admin shows, filters and sorts by. Four subqueries to compile: for objects already
+    fetched, ``attach_embedding_states`` reads the same in one plain query."""
     registration = registration_for(queryset.model)
     rows = active_embeddings(registration, using=queryset.db).filter(object_id=OuterRef("pk"))
     return queryset.annotate(
-        embedding_status=Coalesce(
-            Subquery(rows.values("status")[:1]), Value(EmbeddingStatus.PENDING), output_field=CharField()
-        ),
+        embedding_status=embedding_status_expression(registration, using=queryset.db),
         embedding_model=Coalesce(Subquery(
             # the model whose vector the object has: the current one's, else the latest other's
             Embedding.objects.using(queryset.db)
@@ -249,3 +255,36 @@ def with_embedding_state(queryset):
         embedding_error=Coalesce(Subquery(rows.values("error")[:1]), Value(""), output_field=TextField()),
         embedded_at=Subquery(rows.values("embedded_at")[:1]),
     )
+
+
+EMBEDDING_STATE_ATTRIBUTES = ("embedding_status", "embedding_model", "embedding_error", "embedded_at")
+
+
+def attach_embedding_states(objects):
+    """Set ``with_embedding_state``'s four attributes on these objects (of one registered model,
+    already fetched: a page of them), from one query of their embedding rows."""
+    objects = list(objects)
+    if not objects:
+        return objects
+    registration = registration_for(objects[0])
+    space = active_space()
+    rows = {}
+    for row in (
+        Embedding.objects.using(objects[0]._state.db or "default")
+        .filter(model_label=registration.model_label, object_id__in=[obj.pk for obj in objects])
+        .values_list("object_id", "space", "status", "error", "embedded_at", Q(embedding__isnull=False))
+    ):
+        rows.setdefault(row[0], []).append(row)
+    for obj in objects:
+        mine = rows.get(obj.pk, [])
+        active = next((row for row in mine if row[1] == space), None)
+        # the model whose vector the object has: the current one's, else the latest other's
+        with_vector = sorted(
+            (row for row in mine if row[5]),
+            key=lambda row: (row[1] != space, row[4] is None, -row[4].timestamp() if row[4] else 0),
+        )
+        obj.embedding_status = active[2] if active else EmbeddingStatus.PENDING
+        obj.embedding_model = with_vector[0][1] if with_vector else ""
+        obj.embedding_error = active[3] if active else ""
+        obj.embedded_at = active[4] if active else None
+    return objects

@@ -1,5 +1,7 @@
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from bookrec.models import Book, EmbeddingStatus
@@ -224,3 +226,16 @@ def test_the_format_parameter_of_drf_is_not_an_unknown_parameter(anonymous, neig
     assert anonymous.get("/api/books/", {"format": "json"}).status_code == 200
     assert similar_titles(anonymous.get(f"/api/books/{neighbours.pk}/similar/", {"format": "json"})) == ["Near", "Middle", "Far"]
     assert anonymous.get("/api/books/", {"format": "api"}).status_code == 200
+
+
+def test_a_page_of_books_reads_their_embedding_states_in_one_query(anonymous, django_assert_num_queries):
+    for i in range(3):
+        make_book(title=f"Book {i}")
+    with CaptureQueriesContext(connection) as few:
+        assert len(anonymous.get("/api/books/").json()["results"]) == 3
+    for i in range(3, 20):
+        make_book(title=f"Book {i}")
+    with django_assert_num_queries(len(few)):  # the same queries for 20 books as for 3
+        books = anonymous.get("/api/books/", {"embedding_status": "pending"}).json()["results"]
+    assert len(books) == 20 and {book["embedding_status"] for book in books} == {"pending"}
+    assert anonymous.get("/api/books/", {"embedding_status": "embedded"}).json()["count"] == 0

@@ -172,3 +172,28 @@ def test_a_new_model_gives_every_book_a_pending_row_in_its_space(bookrec):
     assert status(book) is None
     assert sweep().missing == [book.pk]
     assert status(book) == EmbeddingStatus.PENDING
+
+
+def test_the_state_attached_after_a_fetch_is_the_one_the_admin_annotates():
+    """The API reads each page's embedding state in one query after fetching it; the admin
+    annotates it in SQL (to filter and sort by it): both must say the same."""
+    from tests.books import at_angle, set_state
+
+    embedded_book(at_angle(0), title="embedded")
+    set_state(make_book(title="failed"), status=EmbeddingStatus.FAILED, error="The server said no.")
+    embedded_book(at_angle(10), "old-model", title="stale")  # a vector of another model only
+    give_vector(embedded_book(at_angle(20), title="both"), at_angle(30), "old-model")
+    give_vector(give_vector(make_book(title="two others"), at_angle(0), "older"), at_angle(0), "newer")
+    Book.objects.bulk_create([Book(title="never synced", summary="No record yet.")])
+    make_book(title="skipped", summary="")
+    annotated = {book.pk: book for book in indexing.with_embedding_state(Book.objects.all())}
+    attached = indexing.attach_embedding_states(Book.objects.all())
+    assert len(attached) == len(annotated) == 7
+    for book in attached:
+        for name in indexing.EMBEDDING_STATE_ATTRIBUTES:
+            assert getattr(book, name) == getattr(annotated[book.pk], name), (book.title, name)
+    by_title = {book.title: book for book in attached}
+    assert by_title["two others"].embedding_model == "newer" and by_title["stale"].embedding_model == "old-model"
+    assert by_title["both"].embedding_model == by_title["embedded"].embedding_model != "old-model"
+    assert by_title["never synced"].embedding_status == EmbeddingStatus.PENDING and by_title["skipped"].embedding_status == EmbeddingStatus.SKIPPED
+    assert by_title["failed"].embedding_error == "The server said no."

@@ -1,8 +1,10 @@
 from django import forms
 from django_filters import rest_framework as filters
 
+from bookrec import indexing
 from bookrec.filtering import FilterSet
 from bookrec.models import Book, EmbeddingStatus
+from bookrec.registry import registration_for
 
 
 class YearFilter(filters.NumberFilter):
@@ -33,7 +35,11 @@ class BookFilterSet(FilterSet):
 
 
 class BookListFilterSet(BookFilterSet):
-    embedding_status = filters.ChoiceFilter(choices=EmbeddingStatus.choices)
+    embedding_status = filters.ChoiceFilter(choices=EmbeddingStatus.choices, method="filter_embedding_status")
 
     class Meta(BookFilterSet.Meta):
         fields = BookFilterSet.Meta.fields + ["embedding_status"]
+
+    def filter_embedding_status(self, queryset, name, value):
+        status = indexing.embedding_status_expression(registration_for(queryset.model), using=queryset.db)
+        return queryset.alias(embedding_status=status).filter(embedding_status=value)

@@ -26,14 +26,12 @@ def reject_control_characters(value):
 
 @extend_schema_field({"type": "string", "nullable": True, "readOnly": True})
 class EmbeddingStateField(serializers.ReadOnlyField):
-    """One of the embedding-state values ``indexing.with_embedding_state`` annotates; a book
-    just written has no annotation yet, and is looked up."""
+    """One of the embedding-state values ``indexing.attach_embedding_states`` sets (the list sets
+    them for its whole page); a book without them (one book, one just written) is looked up."""
 
     def get_attribute(self, instance):
         if not hasattr(instance, self.source):
-            state = indexing.with_embedding_state(type(instance)._default_manager.filter(pk=instance.pk)).get()
-            for name in EMBEDDING_STATE_FIELDS:
-                setattr(instance, name, getattr(state, name))
+            indexing.attach_embedding_states([instance])
         return super().get_attribute(instance)
 
 
@@ -46,8 +44,6 @@ class StaffOnlyEmbeddingStateField(EmbeddingStateField):
             return None
         return super().get_attribute(instance)
 
-
-EMBEDDING_STATE_FIELDS = ["embedding_status", "embedding_model", "embedding_error", "embedded_at"]
 
 
 class BookSerializer(serializers.ModelSerializer):

@@ -125,10 +125,10 @@ class BookViewSet(BookrecView, viewsets.ModelViewSet):
             return queryset
         return super().filter_queryset(queryset)
 
-    def get_queryset(self):
-        # The embedding state is shown with every book; re-embedding needs none of it.
-        queryset = super().get_queryset()
-        return indexing.with_embedding_state(queryset) if self.action in {"list", "retrieve"} else queryset
+    def paginate_queryset(self, queryset):
+        # Each book is shown with its embedding state: read for the whole page in one query
+        # (annotating it costs four subqueries to compile on every request).
+        return indexing.attach_embedding_states(super().paginate_queryset(queryset))
 
     def retrieve(self, request, *args, **kwargs):
         reject_unknown_params(request, [])
