@@ -10,9 +10,10 @@ Every bulk write locks documents before embeddings, in object-id order, so that 
 overlapping objects wait for each other instead of deadlocking.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, TextField, Value, When
 from django.db.models.functions import Coalesce
 
@@ -169,6 +170,29 @@ def sweep(registration, *, using="default"):
     report.forgotten = forget_deleted(registration, using=using)
     report.missing = without_active_vector(registration, using=using)
     return report
+
+
+# pg_try_advisory_lock's key for "a sweep is running" (any bigint no other lock of the site uses).
+SWEEP_LOCK_KEY = int.from_bytes(b"bookrec.", "big") >> 1
+
+
+@contextmanager
+def sweep_lock(using="default"):
+    """Yield whether this process got the sweep's PostgreSQL advisory lock (held by the
+    session until the block ends, or until its connection drops): one sweep at a time across
+    every worker of the site."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            try:
+                with connections[using].cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+            except (InterfaceError, OperationalError):
+                pass  # the connection is gone, and the lock with it
 
 
 def forget_deleted(registration, *, using="default"):

@@ -16,7 +16,7 @@ from pgvector.psycopg.halfvec import register_halfvec_info
 from psycopg.types import TypeInfo
 
 from bookrec import indexing
-from bookrec.embedders import EmbeddingError, EmbeddingUnavailable, get_embedder
+from bookrec.embedders import EmbeddingConfigurationError, EmbeddingError, EmbeddingUnavailable, get_embedder
 from bookrec.models import Document, Embedding, EmbeddingStatus
 from bookrec.registry import document_hash
 
@@ -95,6 +95,9 @@ def _embed_isolating_failures(registration, todo, embedder, report, using):
         vectors = embedder.embed_documents([text for _, text in todo])
     except EmbeddingUnavailable:
         raise
+    except EmbeddingConfigurationError as exc:  # every text would fail alike: no bisecting
+        _fail(registration, todo, str(exc), report, using)
+        return
     except EmbeddingError as exc:
         if len(todo) == 1:
             _fail(registration, todo, str(exc), report, using)

@@ -11,6 +11,7 @@ from functools import partial
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, transaction
 
 from bookrec import indexing, pipeline
@@ -121,18 +122,32 @@ def sweep_and_queue():
     return reports
 
 
+# Workers that start within this many seconds of each other share one sweep.
+START_SWEEP_WINDOW = 300
+START_SWEEP_KEY = "bookrec:start-sweep"
+
+
 @shared_task(name="bookrec.sweep", ignore_result=True)
 def sweep_task():
-    """Run periodically (Celery beat) and when a worker starts."""
-    for label, report in sweep_and_queue().items():
-        logger.info(
-            "Swept %s: %d checked, %d changed, %d records of deleted objects dropped, %d queued.",
-            label, report.checked, len(report.changed), report.forgotten, len(report.missing),
-        )
+    """Run periodically (Celery beat) and when a cluster starts; one at a time."""
+    with indexing.sweep_lock() as acquired:
+        if not acquired:
+            logger.info("Another sweep is running: this one is not needed.")
+            return
+        for label, report in sweep_and_queue().items():
+            logger.info(
+                "Swept %s: %d checked, %d changed, %d records of deleted objects dropped, %d queued.",
+                label, report.checked, len(report.changed), report.forgotten, len(report.missing),
+            )
 
 
 @worker_ready.connect
 def sweep_on_worker_start(sender, **kwargs):
     """Pick up objects left pending while no worker or broker was there, and changes no
-    signal saw."""
-    sweep_task.apply_async(**task_options())
+    signal saw: once per cluster start, not once per worker (each sweep queues every pending
+    object). The first worker to start marks it in the default cache; the others see the mark
+    if the cache is shared (Redis, the database), and a sweep already running refuses a second."""
+    if cache.add(START_SWEEP_KEY, True, timeout=START_SWEEP_WINDOW):
+        sweep_task.apply_async(**task_options())
+    else:
+        logger.info("A worker that started in the last %d s queued the sweep: not queueing another.", START_SWEEP_WINDOW)

@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "bookrec.middleware.DatabaseUnavailableMiddleware",  # admin pages: a 503, not a 500, while the database is away
 ]
 
 ROOT_URLCONF = "library_site.urls"

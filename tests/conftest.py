@@ -67,6 +67,12 @@ def celery_worker(transactional_db, tmp_path):
     workers = []
 
     def start(env=None, name="worker"):
+        from django.core.cache import cache
+
+        from bookrec.tasks import START_SWEEP_KEY
+
+        if not workers:
+            cache.delete(START_SWEEP_KEY)  # each test's workers are a cluster start of their own
         worker = start_worker(tmp_path / f"{name}-{len(workers)}.log", env=env, name=name)
         workers.append(worker)
         return worker

@@ -71,6 +71,11 @@ def test_worker_and_web_recover_from_a_postgres_restart(own_postgres, fault_serv
         status, body, headers = call(base_url, "GET", "/api/books/")
         assert (status, body["detail"], headers["Retry-After"]) == (
             503, "The catalogue's database cannot be reached just now; try again shortly.", "5")
+        admin_page = urllib.request.Request(base_url + "/admin/bookrec/book/", headers={"Cookie": "sessionid=" + "a" * 32})
+        with pytest.raises(urllib.error.HTTPError) as admin:  # the session is looked up: the database is needed
+            urllib.request.urlopen(admin_page, timeout=30)
+        assert admin.value.code == 503 and admin.value.headers["Retry-After"] == "5"
+        assert b"cannot be reached just now" in admin.value.read()
         start_postgres()
         fault_server.heal()  # the worker now writes over a dead connection
 

@@ -396,3 +396,19 @@ def test_reembedding_while_a_worker_writes_does_not_deadlock():
     vectors = vector_rows(ids)
     assert race(lambda: pipeline.write_vectors(BOOKS, vectors, indexing.active_space()),
                 lambda: pipeline.mark_for_embedding(BOOKS, Book.objects.filter(pk__in=ids)), rounds=20) == []
+
+
+def test_a_configuration_error_fails_the_whole_batch_at_once_with_the_servers_message(fault_server, fault_worker):
+    """A 401 (a wrong key; 403 and 404 alike) is no one text's fault: one request for the batch,
+    not a bisection down to every single book."""
+    fault_server.misbehave(fs.UNAUTHORIZED)
+    books = Book.objects.bulk_create(
+        [Book(title=f"Title {n}", summary=f"What book {n} is about.") for n in range(8)]
+    )  # no signals: queued below as one batch
+    ids = [book.pk for book in books]
+    tasks.reembed(Book.objects.filter(pk__in=ids))
+    fault_worker()
+    wait_until(lambda: all_have(ids, EmbeddingStatus.FAILED), 60, "the books to fail")
+    assert len(fault_server.requests) == 1  # bisecting 8 books took 15
+    (error,) = {row.error for row in rows(ids)}  # the server's message, on each book
+    assert error.startswith("Embedding server answered HTTP 401:") and "Incorrect API key" in error

@@ -198,3 +198,21 @@ def test_a_count_one_process_keeps_is_seen_by_another():
     code = f"import django; django.setup(); from django.core.cache import cache; cache.set({key!r}, 41); cache.incr({key!r})"
     subprocess.run([sys.executable, "-c", code], env=environment, check=True, timeout=60)
     assert cache.get(key) == 42
+
+
+def test_password_guessing_is_throttled_per_account_and_per_address(anonymous, django_user_model):
+    django_user_model.objects.create_user("librarian", password="secret-password")
+    django_user_model.objects.create_user("reader", password="reader-password")
+    cache.clear()
+    guesses = [
+        anonymous.get("/api/books/", HTTP_AUTHORIZATION=basic("librarian", f"guess-{n}")).status_code
+        for n in range(10)
+    ]
+    assert guesses == [401] * 10
+    right = anonymous.get("/api/books/", HTTP_AUTHORIZATION=basic("librarian", "secret-password"))
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0  # locked, the right password too
+    elsewhere = APIClient(REMOTE_ADDR="10.0.0.9")
+    assert elsewhere.get("/api/books/", HTTP_AUTHORIZATION=basic("librarian", "secret-password")).status_code == 429
+    assert elsewhere.get("/api/books/", HTTP_AUTHORIZATION=basic("reader", "reader-password")).status_code == 200
+    # the guessing address is locked for every account
+    assert anonymous.get("/api/books/", HTTP_AUTHORIZATION=basic("reader", "reader-password")).status_code == 429

@@ -1,7 +1,11 @@
 import pytest
+from django.core.cache import cache
+from django.db import connection
 
+from bookrec import indexing
 from bookrec.models import Book, Embedding, EmbeddingStatus
-from bookrec.tasks import retry_delay
+from bookrec.registry import registration_for
+from bookrec.tasks import START_SWEEP_KEY, retry_delay, sweep_on_worker_start, sweep_task
 from tests.processes import free_port, wait_until
 
 SAMPLES = 50
@@ -57,3 +61,30 @@ def test_a_starting_worker_queues_the_books_left_pending(celery_worker, embeddin
     row = Embedding.objects.filter(object_id=book.pk, space="multilingual-e5-small@384")
     wait_until(lambda: row.filter(status=EmbeddingStatus.EMBEDDED).exists(), 60,
                "the starting worker to pick up the pending book")
+
+
+def test_workers_starting_together_queue_one_sweep(queued_tasks):
+    cache.delete(START_SWEEP_KEY)
+    for _ in range(3):
+        sweep_on_worker_start(sender=None)
+    assert [name for name, args, kwargs in queued_tasks()] == ["bookrec.sweep"]
+    cache.delete(START_SWEEP_KEY)  # the window passed
+    sweep_on_worker_start(sender=None)
+    assert [name for name, args, kwargs in queued_tasks()] == ["bookrec.sweep"]
+
+
+@pytest.mark.django_db
+def test_a_sweep_while_another_runs_does_nothing(purge_queue):
+    (book,) = Book.objects.bulk_create([Book(title="Unseen", summary="Saved where no signal saw it.")])
+    registration = registration_for(Book)
+    other = connection.get_new_connection(connection.get_connection_params())  # another worker's session
+    other.autocommit = True
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [indexing.SWEEP_LOCK_KEY])
+        sweep_task()
+        assert not indexing.embedding_states(registration, [book.pk])
+        other.execute("SELECT pg_advisory_unlock(%s)", [indexing.SWEEP_LOCK_KEY])
+        sweep_task()
+        assert indexing.embedding_states(registration, [book.pk])[book.pk].status == EmbeddingStatus.PENDING
+    finally:
+        other.close()

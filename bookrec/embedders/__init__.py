@@ -5,9 +5,9 @@ from functools import lru_cache
 from django.core.signals import setting_changed
 
 from bookrec.conf import bookrec_settings
-from bookrec.embedders.base import Embedder, EmbeddingError, EmbeddingUnavailable
+from bookrec.embedders.base import Embedder, EmbeddingConfigurationError, EmbeddingError, EmbeddingUnavailable
 
-__all__ = ["Embedder", "EmbeddingError", "EmbeddingUnavailable", "get_embedder"]
+__all__ = ["Embedder", "EmbeddingConfigurationError", "EmbeddingError", "EmbeddingUnavailable", "get_embedder"]
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,11 @@ class EmbeddingError(Exception):
     """The embedder refused or answered wrongly; retrying the same input will not help."""
 
 
+class EmbeddingConfigurationError(EmbeddingError):
+    """The server refuses every request as configured (a wrong key, model or address: HTTP
+    401, 403 or 404): no text of the batch is to blame, and none would fare better alone."""
+
+
 class EmbeddingUnavailable(EmbeddingError):
     """A transient failure (server down, timeout, 5xx, 429): try again later."""
 

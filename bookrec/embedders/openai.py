@@ -8,12 +8,14 @@ queries carry the Qwen3 instruction ``Instruct: {task}\\nQuery:{text}``, documen
 
 import openai
 
-from bookrec.embedders.base import Embedder, EmbeddingError, EmbeddingUnavailable
+from bookrec.embedders.base import Embedder, EmbeddingConfigurationError, EmbeddingError, EmbeddingUnavailable
 
 
 # Worth retrying later, as the openai client itself judges them (it retries these first).
 # Anything else a server refuses is refused for good: the batch is split to find the text.
 TRANSIENT_STATUSES = {408, 429}
+# The key, the model or the address is wrong: every request fails alike until the site is fixed.
+CONFIGURATION_STATUSES = {401, 403, 404}
 
 
 class OpenAICompatibleEmbedder(Embedder):
@@ -60,6 +62,8 @@ class OpenAICompatibleEmbedder(Embedder):
             if exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500:
                 retry_after = exc.response.headers.get("retry-after")
                 raise EmbeddingUnavailable(message, retry_after=_seconds(retry_after)) from exc
+            if exc.status_code in CONFIGURATION_STATUSES:
+                raise EmbeddingConfigurationError(message) from exc
             raise EmbeddingError(message) from exc
         except openai.OpenAIError as exc:
             raise EmbeddingError(f"Embedding server gave an unusable answer: {self.describe(exc)}") from exc
