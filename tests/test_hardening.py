@@ -57,11 +57,13 @@ def test_a_body_over_the_sites_bound_is_a_json_413(anonymous, librarian, books, 
     body = json.dumps({"liked": [books[0].pk], "disliked": [], "pad": "x" * 2000})
     response = anonymous.post("/api/recommendations/", body, content_type="application/json")
     assert response.status_code == 413 and "DATA_UPLOAD_MAX_MEMORY_SIZE" in response.json()["detail"]
-    form = librarian.post("/api/books/", {"title": "x" * 2000, "summary": "y"})  # a form Django parses itself
-    assert form.status_code == 413 and "DATA_UPLOAD_MAX_MEMORY_SIZE" in form.json()["detail"]
+    form = librarian.post("/api/books/", {"title": "x" * 2000, "summary": "y"})  # bookrec reads JSON only
+    assert form.status_code == 415 and "Unsupported media type" in form.json()["detail"]
 
 
 def test_a_form_body_cannot_lose_its_filters_it_is_a_415(anonymous, books):
+    """JSON only, everywhere: a form cannot say a filters object or a list of subjects without
+    ambiguity (a subject "{}" was accepted)."""
     response = anonymous.post("/api/recommendations/", {"liked": books[0].pk, "filters": '{"year_min": "1925"}'})
     assert response.status_code == 415 and "Unsupported media type" in response.json()["detail"]
     as_json = anonymous.post(
@@ -156,7 +158,7 @@ def basic(username, password):
     ("x" * 151, "secret-password"), ("librarian", "x" * 4097),
 ])
 def test_credentials_no_account_can_have_are_a_401_before_any_query(
-    anonymous, django_user_model, django_assert_num_queries, username, password
+    anonymous, django_user_model, django_assert_num_queries, login_failures_forgotten, username, password
 ):
     django_user_model.objects.create_user("librarian", password="secret-password")
     with django_assert_num_queries(0):
@@ -200,10 +202,18 @@ def test_a_count_one_process_keeps_is_seen_by_another():
     assert cache.get(key) == 42
 
 
-def test_password_guessing_is_throttled_per_account_and_per_address(anonymous, django_user_model):
+@pytest.fixture
+def login_failures_forgotten():
+    """The counts of failed logins this test makes live in the shared cache: gone before and after."""
+    keys = [f"login-failures:{kind}" for kind in ("user:librarian", "user:reader", "address:127.0.0.1", "address:10.0.0.9")]
+    cache.delete_many(keys)
+    yield
+    cache.delete_many(keys)
+
+
+def test_password_guessing_is_throttled_per_account_and_per_address(anonymous, django_user_model, login_failures_forgotten):
     django_user_model.objects.create_user("librarian", password="secret-password")
     django_user_model.objects.create_user("reader", password="reader-password")
-    cache.clear()
     guesses = [
         anonymous.get("/api/books/", HTTP_AUTHORIZATION=basic("librarian", f"guess-{n}")).status_code
         for n in range(10)
@@ -216,3 +226,38 @@ def test_password_guessing_is_throttled_per_account_and_per_address(anonymous, d
     assert elsewhere.get("/api/books/", HTTP_AUTHORIZATION=basic("reader", "reader-password")).status_code == 200
     # the guessing address is locked for every account
     assert anonymous.get("/api/books/", HTTP_AUTHORIZATION=basic("reader", "reader-password")).status_code == 429
+
+
+
+def test_the_schema_documents_every_answer_and_bound(anonymous):
+    schema = anonymous.get("/api/schema/", {"format": "json"}).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"400", "401", "403", "503"} <= codes, (method, path, codes)
+            assert "{" not in path or "404" in codes, (method, path)
+            if method in {"post", "put", "patch"}:
+                body = operation.get("requestBody", {"content": {"application/json": {}}})  # reembed: none
+                assert {"413", "415"} <= codes and set(body["content"]) == {"application/json"}
+            anonymous_allowed = {} in operation["security"]
+            assert anonymous_allowed == (method == "get" or path.endswith("recommendations/")), (method, path)
+    assert "429" in schema["paths"]["/api/search/"]["get"]["responses"]
+    parameters = {p["name"]: p for p in schema["paths"]["/api/books/{id}/similar/"]["get"]["parameters"]}
+    assert parameters["limit"]["schema"]["maximum"] == 100
+    assert "a 400 where none is" in parameters["rerank"]["description"]  # the one bound a schema cannot say
+    pages = {p["name"]: p["schema"] for p in schema["paths"]["/api/books/"]["get"]["parameters"]}
+    assert pages["page"]["minimum"] == 1 and pages["page_size"] == {"type": "integer", "minimum": 1, "maximum": 100}
+
+
+@pytest.mark.parametrize("path", ["/api/books/{id}/similar/?mode=", "/api/search/?q=x&mode="])
+def test_a_blank_mode_is_a_400_naming_it(anonymous, books, path):
+    response = anonymous.get(path.format(id=books[0].pk))
+    assert response.status_code == 400 and "mode" in response.json()
+
+
+def test_blank_filters_in_a_json_body_are_no_filter_as_in_a_query_string(anonymous, books):
+    body = {"liked": [books[0].pk], "filters": {"language": "", "year_min": "", "year_max": ""}}
+    response = anonymous.post("/api/recommendations/", body, format="json")
+    assert response.status_code == 200 and len(response.json()["results"]) == 3
+
+

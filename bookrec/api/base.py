@@ -9,8 +9,7 @@
   (``required_permission_classes``), the throttle of an endpoint that costs an embedding call
   (``embedding_call_scope``).
 - The site's exception handler answers, with a 503 while the database cannot be reached.
-- Bodies are read by bookrec's own parsers (``bookrec.api.parsers``): JSON, and forms where a
-  form can say it.
+- Bodies are JSON, read by bookrec's own parser (``bookrec.api.parsers``).
 - The schema is drf-spectacular's, whatever the site's ``DEFAULT_SCHEMA_CLASS``.
 """
 
@@ -19,7 +18,7 @@ from rest_framework.settings import api_settings
 
 from bookrec.api.exceptions import database_aware
 from bookrec.api.openapi import BookrecAutoSchema
-from bookrec.api.parsers import DEFAULT_PARSER_CLASSES
+from bookrec.api.parsers import JSONParser
 from bookrec.api.throttling import EmbeddingCallThrottle
 from bookrec.conf import bookrec_settings
 
@@ -41,7 +40,9 @@ class BookrecView:
     """A mixin for bookrec's APIViews and ViewSets (first among the bases)."""
 
     schema = BookrecAutoSchema()
-    parser_classes = DEFAULT_PARSER_CLASSES
+    # JSON only: a form cannot say a list of subjects or a filters object without ambiguity
+    # ("{}" became a subject), and the browsable API posts JSON too.
+    parser_classes = [JSONParser]
     embedding_call_scope = None  # a scope of bookrec.api.throttling: the call costs an embedding
 
     def required_permission_classes(self):

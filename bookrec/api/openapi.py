@@ -9,12 +9,33 @@ them under. A site's own drf-spectacular schema documents them too.
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import serializers
 
 from bookrec.registry import installed_registrations
 
 MODEL_PARAMETER = "model"
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# The errors every operation may answer with, and when (``BookrecAutoSchema.error_responses``).
+INVALID = OpenApiResponse(
+    OpenApiTypes.OBJECT, description="A parameter or field is wrong: each by name with what is wrong, or `detail`."
+)
+ERRORS = {
+    401: "Credentials were given and are wrong (or a login is needed and none was given).",
+    403: "Not allowed: the site's policy, or the model permission a write needs.",
+    404: "No such object, page or registered model.",
+    413: "The body is larger than the site's DATA_UPLOAD_MAX_MEMORY_SIZE.",
+    415: "The body is not of a type this operation reads (JSON; forms where a form can say it).",
+    429: "Throttled (the site's throttles, its login throttle, or bookrec's on embedding calls): try again after `Retry-After` seconds.",
+    503: "The database cannot be reached just now: try again after `Retry-After` seconds.",
+}
+WRITES = {"POST", "PUT", "PATCH"}
 
 
 def registered_labels():
@@ -51,7 +72,28 @@ class BookrecAutoSchema(AutoSchema):
         return self.ask_view("request", super().get_request_serializer)
 
     def get_response_serializers(self):
-        return self.ask_view("responses", super().get_response_serializers)
+        responses = self.ask_view("responses", lambda: None)  # None: drf-spectacular's default
+        if responses is None:
+            responses = super().get_response_serializers()
+        if not isinstance(responses, dict):  # drf-spectacular's default: one success response
+            responses = {204: None} if self.method == "DELETE" else {201 if self._is_create_operation() else 200: responses}
+        return {**self.error_responses(), **responses}
+
+    def error_responses(self):
+        """The 4xx and 5xx this operation may answer with (the view's own documented ones win)."""
+        # 429 everywhere: a site's authentication may throttle too (the example site's does).
+        codes = [401, 403, 429, 503]
+        if "{" in self.path or getattr(self.view, "action", None) == "list":  # an id, a model, a page
+            codes.append(404)
+        if self.method in WRITES:
+            codes += [413, 415]
+        return {400: INVALID, **{code: OpenApiResponse(ErrorSerializer, description=ERRORS[code]) for code in sorted(codes)}}
+
+    def get_auth(self):
+        """drf-spectacular's, without the anonymous option where the view requires a permission
+        whatever the site's policy (writes need the model permissions)."""
+        auth = super().get_auth()
+        return [scheme for scheme in auth if scheme] if self.view.required_permission_classes() else auth
 
 
 class BookrecEndpoints(EndpointEnumerator):

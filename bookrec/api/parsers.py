@@ -28,7 +28,3 @@ def content_length(request):
         return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
     except ValueError:
         return 0
-
-
-# Forms too, where a form can say it (the browsable API's HTML forms post them).
-DEFAULT_PARSER_CLASSES = [JSONParser, parsers.FormParser, parsers.MultiPartParser]

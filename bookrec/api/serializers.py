@@ -144,15 +144,13 @@ def ranking_serializer_class(noun, object_serializer_class):
 
 
 class LimitSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(
-        required=False, min_value=1,
-        help_text="How many results to return (default 10).",
-    )
-
-    def validate_limit(self, value):
-        if value > bookrec_settings.MAX_LIMIT:
-            raise serializers.ValidationError(f"Ensure this value is less than or equal to {bookrec_settings.MAX_LIMIT}.")
-        return value
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Its bound is a setting: made with the serializer (not at import), so the schema says it.
+        self.fields["limit"] = serializers.IntegerField(
+            required=False, min_value=1, max_value=bookrec_settings.MAX_LIMIT,
+            help_text=f"How many results to return (default {bookrec_settings.DEFAULT_LIMIT}).",
+        )
 
 
 class PageSizeSerializer(serializers.Serializer):
@@ -189,7 +187,8 @@ class RankingOptionsSerializer(LimitSerializer):
     )
     rerank = serializers.BooleanField(
         required=False, allow_null=True, default=None,
-        help_text="Rerank the top candidates with the configured reranker (default: whenever one is configured).",
+        help_text="Rerank the top candidates with the configured reranker (default: whenever one is configured); "
+        "true is a 400 where none is.",
     )
 
     def validate_rerank(self, value):
@@ -250,7 +249,8 @@ class FiltersSerializer(serializers.Serializer):
 @lru_cache(maxsize=None)
 def filters_serializer_class(filterset_class):
     fields = {
-        name: serializers.CharField(required=False, help_text=str(declared.extra.get("help_text") or ""))
+        # Blank: no filter, as in a query string.
+        name: serializers.CharField(required=False, allow_blank=True, help_text=str(declared.extra.get("help_text") or ""))
         for name, declared in filterset_class.base_filters.items()
     }
     return type(f"{filterset_class._meta.model.__name__}FiltersSerializer", (FiltersSerializer,), fields)

@@ -23,7 +23,6 @@ from bookrec import indexing, recommend, recommendations, search, tasks, taste
 from bookrec.api.base import BookrecView, ChangePermission
 from bookrec.api.filters import BookListFilterSet
 from bookrec.api.openapi import BookrecAutoSchema
-from bookrec.api.parsers import JSONParser
 from bookrec.api.serializers import (
     MAX_PAGE_SIZE,
     AnyObjectSerializer,
@@ -62,6 +61,13 @@ class BookPagination(PageNumberPagination):
             return paginator.num_pages
         return validated(PageNumberSerializer, {"page": number})["page"]
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {self.page_query_param: {"minimum": 1}, self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
     def get_page_size(self, request):
         # DRF ignores a page_size it cannot use; a client that asked for one is told why.
         return validated(PageSizeSerializer, request.query_params).get("page_size", self.page_size)
@@ -84,6 +90,14 @@ def filtered(filterset_class, data, queryset, *, request=None, field=None):
     if not filterset.is_valid():
         raise ValidationError({field: filterset.errors} if field else filterset.errors)
     return filterset.qs
+
+
+def reject_blank_params(request, names):
+    """``?mode=`` is no mode: a 400 naming it (DRF reads a blank optional query parameter as
+    absent). Blank filters stay "no filter", as django-filter reads them."""
+    blank = sorted(name for name in names if request.query_params.get(name, None) == "")
+    if blank:
+        raise ValidationError({name: ["This field may not be blank."] for name in blank})
 
 
 def checked(serializer_class, data):
@@ -140,9 +154,13 @@ class BookViewSet(BookrecView, viewsets.ModelViewSet):
         )
         return super().list(request, *args, **kwargs)
 
+    def documented_responses(self):
+        """What ``reembed`` answers (None: drf-spectacular's default for the other actions)."""
+        return {202: QueuedSerializer} if self.action == "reembed" else None
+
     # The action names its schema for extend_schema to build on: otherwise it would build on the
     # site's DEFAULT_SCHEMA_CLASS (DRF's own, unless the site uses drf-spectacular).
-    @extend_schema(summary="Re-embed this book", request=None, responses={202: QueuedSerializer})
+    @extend_schema(summary="Re-embed this book", request=None)
     @action(
         detail=True, methods=["post"], filter_backends=[], pagination_class=None,
         embedding_call_scope=REEMBED_SCOPE, schema=BookrecAutoSchema(),
@@ -219,7 +237,9 @@ class SimilarView(RankingView):
         (`mode=vector`), full text (`keyword`) or both fused (`hybrid`); the model's filters narrow the
         candidates and `limit` results come back whenever that many match."""
         registration = self.registration
-        reject_unknown_params(request, [*ModeOptionsSerializer().fields, *registration.filterset_class.base_filters])
+        options = list(ModeOptionsSerializer().fields)
+        reject_unknown_params(request, [*options, *registration.filterset_class.base_filters])
+        reject_blank_params(request, options)
         # The filters narrow the candidates, not the lookup of the object asked about.
         obj = get_object_or_404(registration.objects(), pk=pk)
         self.check_object_permissions(request, obj)
@@ -251,7 +271,9 @@ class SearchView(RankingView):
         text (`keyword`), or both fused by reciprocal rank (`hybrid`); the model's filters narrow the
         candidates."""
         registration = self.registration
-        reject_unknown_params(request, [*SearchParamsSerializer().fields, *registration.filterset_class.base_filters])
+        options = list(SearchParamsSerializer().fields)
+        reject_unknown_params(request, [*options, *registration.filterset_class.base_filters])
+        reject_blank_params(request, options)
         params = checked(SearchParamsSerializer, request.query_params)
         candidates = filtered(registration.filterset_class, request.query_params, registration.objects(), request=request)
         try:
@@ -276,8 +298,6 @@ class SearchView(RankingView):
 class TasteView(RankingView):
     """A read-only computation: no model permission needed, whatever the method."""
 
-    # JSON only: a form body cannot carry the filters object (it would be dropped, unfiltered).
-    parser_classes = [JSONParser]
     summary = "{objects} for a reader who liked (and disliked) some"
     filters_in_query = False
 
