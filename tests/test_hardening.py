@@ -255,9 +255,28 @@ def test_a_blank_mode_is_a_400_naming_it(anonymous, books, path):
     assert response.status_code == 400 and "mode" in response.json()
 
 
-def test_blank_filters_in_a_json_body_are_no_filter_as_in_a_query_string(anonymous, books):
-    body = {"liked": [books[0].pk], "filters": {"language": "", "year_min": "", "year_max": ""}}
+@pytest.mark.parametrize("path, name", [
+    ("/api/books/?embedding_status=", "embedding_status"), ("/api/books/?year_max=&language=en", "year_max"),
+    ("/api/books/{id}/similar/?year_max=", "year_max"), ("/api/search/?q=x&language=", "language"),
+])
+def test_a_blank_filter_is_a_400_naming_it_not_no_filter(anonymous, books, path, name):
+    response = anonymous.get(path.format(id=books[0].pk))
+    assert response.status_code == 400 and response.json() == {name: ["This field may not be blank."]}
+
+
+def test_blank_filters_in_a_json_body_are_400s_as_in_a_query_string(anonymous, books):
+    body = {"liked": [books[0].pk], "filters": {"language": "", "year_min": "1900"}}
     response = anonymous.post("/api/recommendations/", body, format="json")
-    assert response.status_code == 200 and len(response.json()["results"]) == 3
+    assert response.status_code == 400 and list(response.json()["filters"]) == ["language"]
+
+
+@pytest.mark.parametrize("path, name", [
+    ("/api/books/?year_max=1910&year_max=1920", "year_max"),
+    ("/api/books/{id}/similar/?limit=2&limit=3", "limit"),
+    ("/api/search/?q=x&q=y", "q"),
+])
+def test_a_parameter_given_twice_is_a_400_naming_it(anonymous, books, path, name):
+    response = anonymous.get(path.format(id=books[0].pk))
+    assert response.status_code == 400 and response.json() == {name: ["Given more than once."]}
 
 

@@ -249,8 +249,8 @@ class FiltersSerializer(serializers.Serializer):
 @lru_cache(maxsize=None)
 def filters_serializer_class(filterset_class):
     fields = {
-        # Blank: no filter, as in a query string.
-        name: serializers.CharField(required=False, allow_blank=True, help_text=str(declared.extra.get("help_text") or ""))
+        # Blank is no value, as in a query string: a 400 naming it.
+        name: serializers.CharField(required=False, min_length=1, help_text=str(declared.extra.get("help_text") or ""))
         for name, declared in filterset_class.base_filters.items()
     }
     return type(f"{filterset_class._meta.model.__name__}FiltersSerializer", (FiltersSerializer,), fields)

@@ -73,12 +73,21 @@ class BookPagination(PageNumberPagination):
         return validated(PageSizeSerializer, request.query_params).get("page_size", self.page_size)
 
 
-def reject_unknown_params(request, known):
-    """A misspelt filter must not silently widen a query: answer 400 naming it.
-    DRF's own ``?format=`` (the browsable API links to it) is known everywhere."""
-    unknown = sorted(set(request.query_params) - {*known, api_settings.URL_FORMAT_OVERRIDE})
-    if unknown:
-        raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+def check_query_params(request, known):
+    """A 400 naming each query parameter that is unknown (a misspelt filter must not silently
+    widen a query), given more than once (which one would count?) or blank (``?mode=``: DRF and
+    django-filter would read it as absent). DRF's own ``?format=`` (the browsable API links to
+    it) is known everywhere."""
+    params = request.query_params
+    errors = {name: ["Unknown query parameter."] for name in set(params) - {*known, api_settings.URL_FORMAT_OVERRIDE}}
+    for name in set(params) - set(errors):
+        values = params.getlist(name)
+        if len(values) > 1:
+            errors[name] = ["Given more than once."]
+        elif values == [""]:
+            errors[name] = ["This field may not be blank."]
+    if errors:
+        raise ValidationError(dict(sorted(errors.items())))
 
 
 def filtered(filterset_class, data, queryset, *, request=None, field=None):
@@ -92,14 +101,6 @@ def filtered(filterset_class, data, queryset, *, request=None, field=None):
     return filterset.qs
 
 
-def reject_blank_params(request, names):
-    """``?mode=`` is no mode: a 400 naming it (DRF reads a blank optional query parameter as
-    absent). Blank filters stay "no filter", as django-filter reads them."""
-    blank = sorted(name for name in names if request.query_params.get(name, None) == "")
-    if blank:
-        raise ValidationError({name: ["This field may not be blank."] for name in blank})
-
-
 def checked(serializer_class, data):
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -111,7 +112,7 @@ def validated(serializer_class, data):
 
 
 def reject_unknown_fields(data, known):
-    """The JSON-body twin of ``reject_unknown_params``."""
+    """The JSON-body twin of ``check_query_params``'s unknown names."""
     unknown = sorted(set(data) - set(known)) if isinstance(data, dict) else []
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in unknown})
@@ -145,11 +146,11 @@ class BookViewSet(BookrecView, viewsets.ModelViewSet):
         return indexing.attach_embedding_states(super().paginate_queryset(queryset))
 
     def retrieve(self, request, *args, **kwargs):
-        reject_unknown_params(request, [])
+        check_query_params(request, [])
         return super().retrieve(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
-        reject_unknown_params(
+        check_query_params(
             request, [*BookListFilterSet.base_filters, "page", BookPagination.page_size_query_param]
         )
         return super().list(request, *args, **kwargs)
@@ -237,9 +238,7 @@ class SimilarView(RankingView):
         (`mode=vector`), full text (`keyword`) or both fused (`hybrid`); the model's filters narrow the
         candidates and `limit` results come back whenever that many match."""
         registration = self.registration
-        options = list(ModeOptionsSerializer().fields)
-        reject_unknown_params(request, [*options, *registration.filterset_class.base_filters])
-        reject_blank_params(request, options)
+        check_query_params(request, [*ModeOptionsSerializer().fields, *registration.filterset_class.base_filters])
         # The filters narrow the candidates, not the lookup of the object asked about.
         obj = get_object_or_404(registration.objects(), pk=pk)
         self.check_object_permissions(request, obj)
@@ -271,9 +270,7 @@ class SearchView(RankingView):
         text (`keyword`), or both fused by reciprocal rank (`hybrid`); the model's filters narrow the
         candidates."""
         registration = self.registration
-        options = list(SearchParamsSerializer().fields)
-        reject_unknown_params(request, [*options, *registration.filterset_class.base_filters])
-        reject_blank_params(request, options)
+        check_query_params(request, [*SearchParamsSerializer().fields, *registration.filterset_class.base_filters])
         params = checked(SearchParamsSerializer, request.query_params)
         candidates = filtered(registration.filterset_class, request.query_params, registration.objects(), request=request)
         try:
