@@ -11,3 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("bookrec.urls")),  # the API, its schema (api/schema/) and docs (api/docs/)
 ]
+
+handler404 = "library_site.views.not_found"

@@ -2,6 +2,8 @@
 most like it. They use bookrec's Python API (``bookrec.recommend``), its view mixin and its
 template tags (``books/book_detail.html``), as a site's own pages would."""
 
+from django.http import JsonResponse
+from django.views import defaults
 from django.views.generic import DetailView, ListView
 
 from bookrec import recommend
@@ -37,3 +39,11 @@ class BookDetailView(SimilarObjectsMixin, DetailView):
     model = Book
     template_name = "books/book_detail.html"
     similar_limit = 5
+
+
+def not_found(request, exception):
+    """Under /api/, a JSON 404 like the API's own (a path whose id is no number never reaches
+    a DRF view); elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -1,11 +1,10 @@
 """Schemathesis against the OpenAPI schema (/api/schema/): generated requests, valid and
 invalid, to every operation, as a librarian who may do everything and as an anonymous client.
-No answer may be a 5xx, every status code must be one the operation documents, and every body
-must match its documented schema. (Not checked, docs/reliability.md, "Adversarial run": that a
-schema-invalid request is refused, which a one-element array in a query string defeats, being
-the same bytes as its element; that every schema-valid one is accepted, which the semantic 400s
-such as an unknown liked id contradict; the content type of Django's HTML 404 for a
-non-numeric id.)
+No answer may be a 5xx, every status code and content type must be one the operation
+documents, and every body must match its documented schema. (Not checked, docs/reliability.md,
+"Adversarial run": that a schema-invalid request is refused, which a one-element array in a
+query string defeats, being the same bytes as its element; that every schema-valid one is
+accepted, which the semantic 400s such as an unknown liked id contradict.)
 
 Runs in-process through the WSGI application on the real test database. The number of
 examples per operation is FUZZ_EXAMPLES (environment; a few thousand
@@ -19,7 +18,12 @@ import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from bookrec import pipeline
 from bookrec.embedders import get_embedder
@@ -34,7 +38,7 @@ AUTHORIZATION = {"Authorization": "Basic " + base64.b64encode(":".join(CREDENTIA
 from library_site.wsgi import application  # noqa: E402 - after Django is set up by pytest-django
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
 
 
 @pytest.fixture

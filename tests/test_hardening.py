@@ -280,3 +280,11 @@ def test_a_parameter_given_twice_is_a_400_naming_it(anonymous, books, path, name
     assert response.status_code == 400 and response.json() == {name: ["Given more than once."]}
 
 
+
+
+def test_a_path_no_api_view_matches_is_a_json_404_under_api(anonymous):
+    """The example site's handler404: an id that is no number never reaches a DRF view."""
+    response = anonymous.get("/api/books/abc/similar/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    page = anonymous.get("/no-such-page/")
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
