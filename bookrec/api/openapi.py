@@ -31,7 +31,7 @@ ERRORS = {
     403: "Not allowed: the site's policy, or the model permission a write needs.",
     404: "No such object, page or registered model.",
     413: "The body is larger than the site's DATA_UPLOAD_MAX_MEMORY_SIZE.",
-    415: "The body is not of a type this operation reads (JSON; forms where a form can say it).",
+    415: "The body is not JSON.",
     429: "Throttled (the site's throttles, its login throttle, or bookrec's on embedding calls): try again after `Retry-After` seconds.",
     503: "The database cannot be reached just now: try again after `Retry-After` seconds.",
 }
