@@ -24,7 +24,7 @@ from pgvector.django import CosineDistance
 from bookrec import schema
 from bookrec.conf import bookrec_settings
 from bookrec.ranking import Mode, Query, RankingOptions, candidate_pool_size, rank, shape
-from bookrec.recommendations import Recommendation, current_vectors, nearest
+from bookrec.recommendations import Recommendation, current_vectors, nearest, objects_by_pk
 from bookrec.registry import registration_for
 
 
@@ -121,5 +121,5 @@ def best_score_first_stage(registration, liked, disliked, candidates, options):
         .annotate(best_positive=best_positive, best_score=score)
         .order_by("-best_score", "object_id").values_list("object_id", "best_positive", "best_score")[:pool]
     )
-    objects = candidates.order_by().in_bulk([pk for pk, _, _ in ranked])  # no default ordering to sort by
+    objects = objects_by_pk(candidates, [pk for pk, _, _ in ranked])
     return [Recommendation(objects[pk], positive, best) for pk, positive, best in ranked if pk in objects]

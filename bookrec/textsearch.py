@@ -32,6 +32,7 @@ from django.db import connections
 from bookrec.conf import bookrec_settings
 from bookrec.indexing import table
 from bookrec.models import Document
+from bookrec.recommendations import objects_by_pk
 
 SEARCH_COLUMN = "search_document"
 UNSET = object()
@@ -234,5 +235,5 @@ def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         scores = cursor.fetchall()
-    objects = queryset.order_by().in_bulk([pk for pk, _ in scores])  # no default ordering to sort by
+    objects = objects_by_pk(queryset, [pk for pk, _ in scores])
     return [(objects[pk], score) for pk, score in scores if pk in objects]

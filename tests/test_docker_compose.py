@@ -81,6 +81,7 @@ def test_the_site_starts_after_its_dependencies_are_ready(services):
         assert depends_on["migrate"] == {"condition": "service_completed_successfully"}
         assert depends_on["redis"] == {"condition": "service_healthy"}
     assert services["worker"]["depends_on"]["sglang"] == {"condition": "service_healthy"}
+    assert "manage.py migrate --noinput && python manage.py createcachetable" in services["migrate"]["command"]
     assert re.match(r"gunicorn library_site\.wsgi\b", services["web"]["command"])
     assert services["worker"]["command"].startswith("celery -A library_site worker")
 

@@ -45,7 +45,6 @@ class StaffOnlyEmbeddingStateField(EmbeddingStateField):
         return super().get_attribute(instance)
 
 
-
 class BookSerializer(serializers.ModelSerializer):
     # What the book is about is what it is recommended by: the API takes no book without it
     # (catalogue imports may, and mark such books skipped).
