@@ -22,7 +22,9 @@ from bookrec.registry import registration_for
 
 MAX_SUMMARY_CHARS = 50_000
 CATALOGUE_FIELDS = ["title", "author", "summary", "language", "subjects", "year"]
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# PostgreSQL cannot store NUL; other control characters are never meant in a catalogue.
+CONTROL_CHARACTER_RANGES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+CONTROL_CHARACTERS = re.compile(f"[{CONTROL_CHARACTER_RANGES}]")
 CSV_REQUIRED_COLUMNS = {"title"}
 TITLE_MAX_LENGTH = Book._meta.get_field("title").max_length
 

@@ -40,11 +40,19 @@ DEFAULTS = {
         },
     },
     # Celery: books per task, retries of transient failures, backoff cap (s).
+    # The broker's visibility timeout (Redis: 300 s in the example site) must exceed how long
+    # a worker may legitimately hold a message unacknowledged: the backoff cap while it waits
+    # out a retry's countdown, then the hard limit while it runs (docs/reliability.md,
+    # "Redelivery"); else a second worker gets it as if lost, and embeds it again.
     "TASK_BATCH_SIZE": 32,
     "TASK_MAX_RETRIES": 8,
-    # Kept below the broker's visibility timeout (Redis: 600 s in the example site), or a
-    # message waiting out its countdown is handed to a second worker as if lost.
-    "TASK_RETRY_BACKOFF_MAX": 300,
+    "TASK_RETRY_BACKOFF_MAX": 120,
+    # An embedding task's time limits (s; enforced by Celery's prefork pool): past the soft
+    # one the batch is recorded as not done and retried; the hard one ends a task stuck
+    # beyond that. A batch is one request to the embedding server, which gives up after
+    # EMBEDDING_TIMEOUT x (EMBEDDING_MAX_RETRIES + 1) (90 s by default).
+    "TASK_SOFT_TIME_LIMIT": 120,
+    "TASK_TIME_LIMIT": 150,
     "CELERY_QUEUE": None,
     # Requests per user (or IP) to the endpoints that cost an embedding call, by
     # throttle scope (bookrec.api.throttling); REST_FRAMEWORK's rates win. None: unlimited.

@@ -10,9 +10,10 @@ import random
 from functools import partial
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 
 from bookrec import indexing, pipeline
 from bookrec.conf import bookrec_settings
@@ -33,7 +34,11 @@ def task_options():
 def queue_embedding(registration, pks, force=False):
     """Send one Celery task per ``TASK_BATCH_SIZE`` objects. Returns how many were queued."""
     queued = 0
-    options = task_options()
+    # Read when sent (a task's decorator would read them at import).
+    options = {
+        **task_options(),
+        "soft_time_limit": bookrec_settings.TASK_SOFT_TIME_LIMIT, "time_limit": bookrec_settings.TASK_TIME_LIMIT,
+    }
     for chunk in pipeline.chunked(pks, bookrec_settings.TASK_BATCH_SIZE):
         try:
             embed_task.apply_async(args=[registration.label, chunk], kwargs={"force": force}, **options)
@@ -99,12 +104,19 @@ def embed_task(self, label, pks, force=False):
     registration = registration_for(label)
     try:
         report = pipeline.embed_objects(registration, pks, force=force)
-    except EmbeddingUnavailable as exc:
+    except (EmbeddingUnavailable, SoftTimeLimitExceeded) as exc:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            # Raised wherever the task was, perhaps mid-query: start on a fresh connection.
+            connections.close_all()
+            soft_limit = self.request.timelimit[1]  # the task's own: set where it was sent
+            reason = f"The batch took longer than its soft time limit ({soft_limit:g} s, TASK_SOFT_TIME_LIMIT)."
+        else:
+            reason = str(exc)
         if self.request.retries >= bookrec_settings.TASK_MAX_RETRIES:
-            pipeline.record_failure(registration, pks, f"Gave up after {self.request.retries} retries: {exc}")
+            pipeline.record_failure(registration, pks, f"Gave up after {self.request.retries} retries: {reason}")
             return
-        pipeline.record_transient_error(registration, pks, str(exc))
-        raise self.retry(countdown=retry_delay(self.request.retries, exc.retry_after))
+        pipeline.record_transient_error(registration, pks, reason)
+        raise self.retry(countdown=retry_delay(self.request.retries, getattr(exc, "retry_after", None)))
     logger.info(
         "Embedded %d %s (%d failed, %d changed meanwhile, %d already current or without text).",
         len(report.embedded), label, len(report.failed), len(report.discarded), len(report.skipped),

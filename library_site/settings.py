@@ -5,8 +5,9 @@ CELERY_BROKER_URL   Redis or RabbitMQ URL; unset: local Redis if it answers, els
                     filesystem transport in var/broker (library_site.defaults)
 EMBEDDING_BASE_URL  OpenAI-compatible server, e.g. http://sglang:30000/v1; unset: local model
 EMBEDDING_API_KEY, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS   for that server
-BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_EMBEDDING_MAX_RETRIES,
-BOOKREC_EMBEDDING_TIMEOUT   the retry policy, in whole seconds (unset: bookrec's defaults)
+BOOKREC_TASK_MAX_RETRIES, BOOKREC_TASK_RETRY_BACKOFF_MAX, BOOKREC_TASK_SOFT_TIME_LIMIT,
+BOOKREC_TASK_TIME_LIMIT, BOOKREC_EMBEDDING_MAX_RETRIES, BOOKREC_EMBEDDING_TIMEOUT
+                    the retry policy and time limits, in whole seconds (unset: bookrec's defaults)
 CELERY_VISIBILITY_TIMEOUT, CELERY_BROKER_KEY_PREFIX   Redis broker: redelivery delay, key namespace
 DATABASE_CONN_MAX_AGE   seconds a database connection is kept for reuse (default 600)
 DJANGO_DEBUG        true for Django's debug pages (`./dev up --debug`); off by default
@@ -128,7 +129,10 @@ BOOKREC = {
     "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "Qwen/Qwen3-Embedding-0.6B"),
     "EMBEDDING_DIMENSIONS": env_int("EMBEDDING_DIMENSIONS"),
 }
-for _name in ("TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "EMBEDDING_MAX_RETRIES", "EMBEDDING_TIMEOUT"):
+for _name in (
+    "TASK_MAX_RETRIES", "TASK_RETRY_BACKOFF_MAX", "TASK_SOFT_TIME_LIMIT", "TASK_TIME_LIMIT", "EMBEDDING_MAX_RETRIES",
+    "EMBEDDING_TIMEOUT",
+):
     if env_int(f"BOOKREC_{_name}") is not None:
         BOOKREC[_name] = env_int(f"BOOKREC_{_name}")
 
@@ -147,9 +151,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
     }
 else:
-    # How long an unacknowledged task waits before Redis hands it to another worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600)),
+        # How long an unacknowledged task waits before Redis hands it to another worker: longer
+        # than a worker may hold one (BOOKREC's TASK_RETRY_BACKOFF_MAX + TASK_TIME_LIMIT, 270 s).
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 300)),
+        # Every worker looks for such tasks every 10 s (kombu: every 100 s), so that a killed
+        # worker's batch is handed out again within visibility_timeout + 10 s.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
         # Sites (or test runs) sharing one Redis database keep their keys apart.
         "global_keyprefix": os.environ.get("CELERY_BROKER_KEY_PREFIX", ""),
     }

@@ -66,14 +66,14 @@ def celery_worker(transactional_db, tmp_path):
     """Start a real worker (separate process, real broker) on demand: ``celery_worker(env)``."""
     workers = []
 
-    def start(env=None, name="worker"):
+    def start(env=None, name="worker", pool="solo"):
         from django.core.cache import cache
 
         from bookrec.tasks import START_SWEEP_KEY
 
         if not workers:
             cache.delete(START_SWEEP_KEY)  # each test's workers are a cluster start of their own
-        worker = start_worker(tmp_path / f"{name}-{len(workers)}.log", env=env, name=name)
+        worker = start_worker(tmp_path / f"{name}-{len(workers)}.log", env=env, name=name, pool=pool)
         workers.append(worker)
         return worker
 
@@ -157,8 +157,9 @@ def fault_settings(settings, fault_server):
 def fault_worker(celery_worker, fault_server, fault_settings, purge_queue):
     """Start a real worker embedding through the fault server: ``fault_worker(**env)``."""
 
-    def start(name="worker", **env):
-        return celery_worker(name=name, env={**fault_server.environment(), **{k: str(v) for k, v in env.items()}})
+    def start(name="worker", pool="solo", **env):
+        environment = {**fault_server.environment(), **{k: str(v) for k, v in env.items()}}
+        return celery_worker(name=name, env=environment, pool=pool)
 
     return start
 

@@ -93,10 +93,11 @@ def test_database_url():
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
-def start_worker(log_path, env=None, name="worker"):
-    """A real Celery worker process on the test run's queue, using the test database."""
+def start_worker(log_path, env=None, name="worker", pool="solo"):
+    """A real Celery worker process on the test run's queue, using the test database (one
+    process of Celery's prefork pool, which enforces time limits, when ``pool="prefork"``)."""
     process = Process(
-        [sys.executable, "-m", "celery", "-A", "library_site", "worker", "--pool=solo",
+        [sys.executable, "-m", "celery", "-A", "library_site", "worker", f"--pool={pool}", "--concurrency=1",
          "-Q", os.environ["BOOKREC_CELERY_QUEUE"], "-n", f"{name}-{os.getpid()}@%h",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
         log_path,

@@ -111,7 +111,7 @@ def test_a_width_the_vector_index_cannot_hold_is_an_error(settings, dimensions, 
 @pytest.mark.parametrize("serializer, words", [
     ("bookrec.api.serializers.BookSummarySerializer", None),
     ("bookrec.api.serializers.NoSuchSerializer", "cannot be imported"),
-    ("bookrec.api.serializers.reject_control_characters", "not a serializer class"),
+    ("bookrec.api.serializers.no_control_characters", "not a serializer class"),
     ("bookrec.api.serializers.NotEmbeddedSerializer", None),  # a plain Serializer: any model
 ])
 def test_a_registrations_serializer_must_be_one_of_its_model(settings, serializer, words):

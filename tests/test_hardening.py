@@ -244,9 +244,60 @@ def test_the_schema_documents_every_answer_and_bound(anonymous):
     assert "429" in schema["paths"]["/api/search/"]["get"]["responses"]
     parameters = {p["name"]: p for p in schema["paths"]["/api/books/{id}/similar/"]["get"]["parameters"]}
     assert parameters["limit"]["schema"]["maximum"] == 100
-    assert "a 400 where none is" in parameters["rerank"]["description"]  # the one bound a schema cannot say
     pages = {p["name"]: p["schema"] for p in schema["paths"]["/api/books/"]["get"]["parameters"]}
     assert pages["page"]["minimum"] == 1 and pages["page_size"] == {"type": "integer", "minimum": 1, "maximum": 100}
+
+
+def test_the_schema_states_what_the_server_refuses(anonymous, settings):
+    """What schemathesis' negative_data_rejection and positive_data_acceptance hold the server to
+    (tests/test_api_fuzzing.py): each bound the server enforces, in the schema."""
+    schema = anonymous.get("/api/schema/", {"format": "json"}).json()
+    similar = {p["name"]: p["schema"] for p in schema["paths"]["/api/books/{id}/similar/"]["get"]["parameters"]}
+    assert similar["id"] == {"type": "integer"}
+    assert similar["year_max"] == {"type": "integer", "minimum": -32768, "maximum": 32767}  # the column's bounds
+    assert similar["language"] == {"type": "string", "minLength": 1, "maxLength": 16, "pattern": "^[^\\u0000]+$"}
+    assert similar["rerank"]["enum"] == [False, None]  # no reranker here
+    search = {p["name"]: p["schema"] for p in schema["paths"]["/api/search/"]["get"]["parameters"]}
+    assert search["q"]["maxLength"] == 500 and search["q"]["pattern"].startswith("^[^\\u0000-")
+    components = schema["components"]["schemas"]
+    assert components["BookTaste"]["additionalProperties"] is False and components["Book"]["additionalProperties"] is False
+    assert components["BookFilters"]["properties"]["year_min"]["type"] == "integer"
+    assert not any("{format}" in path for path in schema["paths"])
+    settings.BOOKREC = {**settings.BOOKREC, "RERANK_BASE_URL": "http://127.0.0.1:9/v1", "MAX_QUERY_CHARS": 80}
+    schema = anonymous.get("/api/schema/", {"format": "json"}).json()
+    search = {p["name"]: p["schema"] for p in schema["paths"]["/api/search/"]["get"]["parameters"]}
+    assert "enum" not in search["rerank"] and search["q"]["maxLength"] == 80
+
+
+@pytest.mark.parametrize("text", ["a\x01b", "   ", "\x7f"])
+def test_control_characters_or_nothing_but_spaces_are_400s_where_text_is_required(anonymous, librarian, books, text):
+    response = anonymous.get("/api/search/", {"q": text})
+    assert response.status_code == 400 and list(response.json()) == ["q"]
+    payload = {"title": "A book", "summary": "About it.", "subjects": ["History", text]}
+    response = librarian.post("/api/books/", payload, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["subjects"], response.content
+
+
+def test_a_misspelt_field_is_a_400_naming_it_and_read_only_ones_may_come_back(librarian, books):
+    book = books[0]
+    response = librarian.patch(f"/api/books/{book.pk}/", {"sumary": "Lost, were it ignored."}, format="json")
+    assert response.status_code == 400 and response.json() == {"sumary": ["Unknown field."]}
+    as_read = librarian.get(f"/api/books/{book.pk}/").json()
+    response = librarian.put(f"/api/books/{book.pk}/", {**as_read, "title": "Renamed"}, format="json")
+    assert response.status_code == 200 and response.json()["title"] == "Renamed"
+    assert librarian.get(f"/api/books.json").status_code == 404  # ?format=json, as on every endpoint
+
+
+def test_filters_in_a_json_body_have_the_types_of_their_query_parameters(anonymous, books):
+    def recommend_with(filters):
+        return anonymous.post("/api/recommendations/", {"liked": [books[0].pk], "filters": filters}, format="json")
+
+    assert recommend_with({"year_min": "later"}).json() == {"filters": {"year_min": ["A valid integer is required."]}}
+    assert list(recommend_with({"year_max": 99999}).json()["filters"]) == ["year_max"]
+    years = [result["book"]["year"] for result in recommend_with({"year_min": 1920, "year_max": "1930"}).json()["results"]]
+    assert years == [1920, 1930] or years == [1930, 1920]
+    everything = recommend_with({}).json()["results"]
+    assert recommend_with({"author": "  "}).json()["results"] == everything  # spaces alone: no filter, as in a query
 
 
 @pytest.mark.parametrize("path", ["/api/books/{id}/similar/?mode=", "/api/search/?q=x&mode="])

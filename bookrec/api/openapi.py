@@ -6,6 +6,8 @@ bookrec's views carry ``BookrecAutoSchema`` themselves, so a site needs no
 them under. A site's own drf-spectacular schema documents them too.
 """
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +15,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 
+from bookrec.api.serializers import KnownFieldsOnly
 from bookrec.registry import installed_registrations
+from bookrec.rerank import reranking_enabled
 
 MODEL_PARAMETER = "model"
 
@@ -36,11 +40,23 @@ ERRORS = {
     503: "The database cannot be reached just now: try again after `Retry-After` seconds.",
 }
 WRITES = {"POST", "PUT", "PATCH"}
+# What Django's and DRF's CharFields refuse of every value (ProhibitNullCharactersValidator);
+# "+": a blank value is the field's own business, said apart.
+NO_NUL_PATTERN = "^[^\\u0000]+$"
+# A filter's form field bounds, as the OpenAPI keywords that say them.
+FORM_FIELD_BOUNDS = {"min_value": "minimum", "max_value": "maximum", "min_length": "minLength", "max_length": "maxLength"}
 
 
 def registered_labels():
     """``app_label.modelname`` of every registered model that is installed."""
     return [registration.model_label for registration in installed_registrations()]
+
+
+def refuses_only_nul(field):
+    """Whether a (form or serializer) field's only rule on characters is Django's NUL check
+    (a pattern of its own, which the schema states, refuses NUL too)."""
+    kinds = {type(validator) for validator in field.validators}
+    return ProhibitNullCharactersValidator in kinds and not any(issubclass(kind, RegexValidator) for kind in kinds)
 
 
 class BookrecAutoSchema(AutoSchema):
@@ -64,6 +80,44 @@ class BookrecAutoSchema(AutoSchema):
                 description="A model registered in BOOKREC['MODELS'], as app_label.modelname.",
             )]
         return parameters
+
+    def _get_parameters(self):
+        """drf-spectacular's, saying what ``check_query_params`` enforces: a query parameter
+        given blank is a 400."""
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if parameter["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
+                schema.setdefault("minLength", 1)
+        return parameters
+
+    def _get_filter_parameters(self):
+        """drf-spectacular's, with the bounds each filter's form field enforces (its django-filter
+        support gives the type only: a year the column cannot hold would look valid)."""
+        parameters = super()._get_filter_parameters()
+        filters = self.view.filterset_class.base_filters if parameters else {}
+        for parameter in parameters:
+            form_field = filters[parameter["name"]].field if parameter["name"] in filters else None
+            for attribute, keyword in FORM_FIELD_BOUNDS.items():
+                if getattr(form_field, attribute, None) is not None:
+                    parameter["schema"].setdefault(keyword, getattr(form_field, attribute))
+            if form_field is not None and refuses_only_nul(form_field):
+                parameter["schema"].setdefault("pattern", NO_NUL_PATTERN)
+        return parameters
+
+    def _insert_field_validators(self, field, schema):
+        """drf-spectacular's, also saying that a string field refuses NUL (which it leaves out)."""
+        if schema.get("type") == "string" and "pattern" not in schema and refuses_only_nul(field):
+            schema["pattern"] = NO_NUL_PATTERN
+        super()._insert_field_validators(field, schema)
+
+    def _map_basic_serializer(self, serializer, direction):
+        """drf-spectacular's, saying that a serializer refusing unknown names refuses them."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        serializer_class = serializer if isinstance(serializer, type) else type(serializer)
+        if issubclass(serializer_class, KnownFieldsOnly):
+            schema["additionalProperties"] = False
+        return schema
 
     def get_filter_backends(self):
         return self.ask_view("filter_backends", super().get_filter_backends)
@@ -94,6 +148,16 @@ class BookrecAutoSchema(AutoSchema):
         whatever the site's policy (writes need the model permissions)."""
         auth = super().get_auth()
         return [scheme for scheme in auth if scheme] if self.view.required_permission_classes() else auth
+
+
+class RerankFieldExtension(OpenApiSerializerFieldExtension):
+    """``rerank`` may be true only where a reranker is configured: the schema says which."""
+
+    target_class = "bookrec.api.serializers.RerankField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return schema if reranking_enabled() else {**schema, "enum": [False, None]}
 
 
 class BookrecEndpoints(EndpointEnumerator):

@@ -1,27 +1,45 @@
-import re
+from collections.abc import Mapping
 from functools import lru_cache
 
+from django import forms
+from django.core.validators import RegexValidator
 from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookrec import indexing
+from bookrec.catalogue import CONTROL_CHARACTER_RANGES, MAX_SUMMARY_CHARS
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book
 from bookrec.ranking import Mode
 from bookrec.rerank import reranking_enabled
 from bookrec.taste import Strategy
 
-# PostgreSQL cannot store NUL; other control characters are never meant in a catalogue.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-MAX_SUMMARY_CHARS = 50_000
 MAX_PAGE_SIZE = 100
 
 
-def reject_control_characters(value):
-    if CONTROL_CHARACTERS.search(value or ""):
-        raise serializers.ValidationError("Contains control characters.")
-    return value
+def no_control_characters(*, may_be_blank=False):
+    """A validator refusing control characters, as a pattern the whole value must match (not a
+    search for what it must not contain) so that the schema states it. A field that may not be
+    blank needs more than whitespace (DRF trims it first); for one that may, the schema's other
+    alternative is the empty string, which this pattern must not match too."""
+    allowed = f"[^{CONTROL_CHARACTER_RANGES}]"
+    some_text = allowed + "+" if may_be_blank else f"{allowed}*[^\\s{CONTROL_CHARACTER_RANGES}]{allowed}*"
+    return RegexValidator(rf"\A{some_text}\Z", "Contains control characters.")
+
+
+class KnownFieldsOnly:
+    """A serializer mixin: a name the serializer does not know is an error naming it (a
+    misspelt field must not be silently ignored); the schema says so (``additionalProperties:
+    false``, ``bookrec.api.openapi``). Read-only names are known: a client may send back what it read."""
+
+    unknown_field_message = "Unknown field."
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        if unknown:
+            raise serializers.ValidationError({name: [self.unknown_field_message] for name in unknown})
+        return super().to_internal_value(data)
 
 
 @extend_schema_field({"type": "string", "nullable": True, "readOnly": True})
@@ -45,11 +63,17 @@ class StaffOnlyEmbeddingStateField(EmbeddingStateField):
         return super().get_attribute(instance)
 
 
-class BookSerializer(serializers.ModelSerializer):
+class BookSerializer(KnownFieldsOnly, serializers.ModelSerializer):
+    """A book of the catalogue, with the state of its embedding."""
+
     # What the book is about is what it is recommended by: the API takes no book without it
     # (catalogue imports may, and mark such books skipped).
     summary = serializers.CharField(
-        max_length=MAX_SUMMARY_CHARS, validators=[reject_control_characters], trim_whitespace=True,
+        max_length=MAX_SUMMARY_CHARS, validators=[no_control_characters()], trim_whitespace=True,
+    )
+    subjects = serializers.ListField(
+        child=serializers.CharField(max_length=200, validators=[no_control_characters()]), required=False,
+        help_text="Subject headings, each as a whole (the books' subject filter matches one exactly).",
     )
     embedding_status = EmbeddingStateField()
     embedding_model = StaffOnlyEmbeddingStateField(help_text="The model of the stored vector (staff only: null for others).")
@@ -65,8 +89,8 @@ class BookSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {
-            "title": {"validators": [reject_control_characters]},
-            "author": {"validators": [reject_control_characters]},
+            "title": {"validators": [no_control_characters()]},
+            "author": {"validators": [no_control_characters(may_be_blank=True)]},
         }
 
 
@@ -169,6 +193,17 @@ class QueuedSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
 
 
+class RerankField(serializers.BooleanField):
+    """Whether to rerank: true is an error where no reranker is configured (the schema says so
+    too, ``bookrec.api.openapi.RerankFieldExtension``)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value and not reranking_enabled():
+            raise serializers.ValidationError("No reranker is configured (RERANK_BASE_URL is empty).")
+        return value
+
+
 class RankingOptionsSerializer(LimitSerializer):
     """What every ranking endpoint accepts besides its query."""
 
@@ -184,16 +219,11 @@ class RankingOptionsSerializer(LimitSerializer):
     max_per_author = serializers.IntegerField(
         required=False, min_value=1, help_text="At most this many results by one author (models with an AUTHOR field).",
     )
-    rerank = serializers.BooleanField(
+    rerank = RerankField(
         required=False, allow_null=True, default=None,
         help_text="Rerank the top candidates with the configured reranker (default: whenever one is configured); "
         "true is a 400 where none is.",
     )
-
-    def validate_rerank(self, value):
-        if value and not reranking_enabled():
-            raise serializers.ValidationError("No reranker is configured (RERANK_BASE_URL is empty).")
-        return value
 
     def ranking_options(self):
         """The options as ``bookrec.recommend``'s keyword arguments."""
@@ -213,16 +243,13 @@ class ModeOptionsSerializer(RankingOptionsSerializer):
 
 
 class SearchParamsSerializer(ModeOptionsSerializer):
-    q = serializers.CharField(
-        trim_whitespace=True, validators=[reject_control_characters], help_text="What the reader is looking for.",
-    )
-
-    def validate_q(self, value):
-        if len(value) > bookrec_settings.MAX_QUERY_CHARS:
-            raise serializers.ValidationError(
-                f"Ensure this field has no more than {bookrec_settings.MAX_QUERY_CHARS} characters."
-            )
-        return value
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Its bound is a setting, like limit's.
+        self.fields["q"] = serializers.CharField(
+            trim_whitespace=True, max_length=bookrec_settings.MAX_QUERY_CHARS, validators=[no_control_characters()],
+            help_text="What the reader is looking for.",
+        )
 
     def validate(self, attrs):
         mode = attrs.get("mode") or bookrec_settings.SEARCH_MODE
@@ -233,29 +260,44 @@ class SearchParamsSerializer(ModeOptionsSerializer):
         return attrs
 
 
-class FiltersSerializer(serializers.Serializer):
-    """The model's filters by name, each value as it would be in a query string."""
+class FiltersSerializer(KnownFieldsOnly, serializers.Serializer):
+    """The model's filters by name, each value of the type its query parameter has."""
 
     # filters_serializer_class adds the fields; the model's FilterSet validates the values.
+    unknown_field_message = "Unknown filter."
 
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown filter."] for name in unknown})
-        return super().to_internal_value(data)
+
+def filter_value_field(declared):
+    """The serializer field of one filter's value in a JSON body: the type its form field reads,
+    with the same bounds (so the schema states them; the FilterSet still validates the value)."""
+    form_field = declared.field
+    options = {"required": False, "help_text": str(declared.extra.get("help_text") or "")}
+    bounds = {"min_value": form_field.min_value, "max_value": form_field.max_value} if hasattr(form_field, "min_value") else {}
+    # Django's DecimalField and FloatField are IntegerFields too: the decimal ones first.
+    if isinstance(form_field, (forms.DecimalField, forms.FloatField)):
+        return serializers.FloatField(**bounds, **options)
+    if isinstance(form_field, forms.IntegerField):
+        return serializers.IntegerField(**bounds, **options)
+    if isinstance(form_field, forms.NullBooleanField):
+        return serializers.BooleanField(**options)
+    if isinstance(form_field, forms.ChoiceField):
+        return serializers.ChoiceField(choices=[choice for choice in form_field.choices if choice[0] != ""], **options)
+    # Blank is no value, as in a query string: a 400 naming it. Untrimmed: the FilterSet's form
+    # trims, and reads whitespace alone as no filter, as it does in a query string.
+    return serializers.CharField(
+        min_length=1, max_length=getattr(form_field, "max_length", None), trim_whitespace=False, **options
+    )
 
 
 @lru_cache(maxsize=None)
 def filters_serializer_class(filterset_class):
-    fields = {
-        # Blank is no value, as in a query string: a 400 naming it.
-        name: serializers.CharField(required=False, min_length=1, help_text=str(declared.extra.get("help_text") or ""))
-        for name, declared in filterset_class.base_filters.items()
-    }
+    fields = {name: filter_value_field(declared) for name, declared in filterset_class.base_filters.items()}
     return type(f"{filterset_class._meta.model.__name__}FiltersSerializer", (FiltersSerializer,), fields)
 
 
-class TasteSerializer(RankingOptionsSerializer):
+class TasteSerializer(KnownFieldsOnly, RankingOptionsSerializer):
+    """What a reader liked (and disliked), and how to rank for them."""
+
     liked = serializers.ListField(
         child=serializers.IntegerField(min_value=1), min_length=1, help_text="Ids of objects the reader liked.",
     )

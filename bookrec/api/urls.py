@@ -4,7 +4,10 @@ from rest_framework.routers import DefaultRouter
 
 from bookrec.api.views import BOOK_ENDPOINT, BookViewSet, SearchView, SimilarView, TasteView
 
-router = DefaultRouter()
+# Path converters, so that ids are integers in the schema too; no ".json" suffixes, which the
+# other endpoints never had (``?format=json`` works everywhere).
+router = DefaultRouter(use_regex_path=False)
+router.include_format_suffixes = False
 router.register("books", BookViewSet, basename="book")
 
 
