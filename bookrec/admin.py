@@ -9,7 +9,9 @@ A host adds it to its own admin::
         ...
 """
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.forms import SimpleArrayField
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Func
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -19,9 +21,11 @@ from bookrec import indexing, recommend, recommendations, tasks
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.ranking import Mode
-from bookrec.registry import registered_models
+from bookrec.registry import registered_models, registration_for
 from bookrec.search import SearchUnavailable
 
+# Django's query parameter for "Show counts" (IS_FACETS_VAR, Django 5.0+; 4.2 has no counts).
+FACETS_PARAMETER = "_facets"
 EMBEDDING_FIELDS = ["embedding_status", "embedding_error", "embedding_model", "embedded_at"]
 
 
@@ -117,6 +121,17 @@ class RecommendationAdminMixin:
         )
         return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % (self.opts.app_label, self.opts.model_name)))
 
+    def save_model(self, request, obj, form, change):
+        """Save, and say what becomes of the embedding (the object's save queued it, or not)."""
+        super().save_model(request, obj, form, change)
+        state = indexing.embedding_states(registration_for(obj), [obj.pk]).get(obj.pk)
+        if state is None:
+            return
+        if state.status == EmbeddingStatus.PENDING:
+            self.message_user(request, "Its text is queued for embedding: the embedding status says when it is done.", messages.INFO)
+        elif state.status == EmbeddingStatus.SKIPPED:
+            self.message_user(request, "It has no text to embed, so it is left out of recommendations until it has.", messages.WARNING)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
@@ -161,12 +176,33 @@ class SubjectListFilter(admin.SimpleListFilter):
             Book.objects.annotate(subject=Func(F("subjects"), function="unnest"))
             .values("subject").annotate(books=Count("id")).order_by("-books", "subject")[:60]
         )
+        if facets_shown(request, model_admin):  # Django (5.0+) adds the counts itself
+            return [(row["subject"], row["subject"]) for row in subjects]
         return [(row["subject"], f'{row["subject"]} ({row["books"]})') for row in subjects]
 
     def queryset(self, request, queryset):
         if self.value():
             return queryset.filter(subjects__contains=[self.value()])
         return queryset
+
+
+def facets_shown(request, model_admin):
+    """Whether Django's admin shows each filter choice's count ("Show counts", Django 5.0+)."""
+    always = getattr(admin, "ShowFacets", None) and model_admin.show_facets == admin.ShowFacets.ALWAYS
+    return bool(always) or FACETS_PARAMETER in request.GET
+
+
+class SubjectsField(SimpleArrayField):
+    """Subjects one per line: a heading may hold commas ("Science fiction, American"), which the
+    comma-separated box of ``ArrayField`` split into two. Blank lines are dropped."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4}))
+        kwargs.setdefault("help_text", "One subject per line.")
+        super().__init__(forms.CharField(max_length=200), delimiter="\n", **kwargs)
+
+    def to_python(self, value):
+        return super().to_python("\n".join(line for line in (value or "").splitlines() if line.strip()))
 
 
 def book_registered():
@@ -188,6 +224,11 @@ class BookAdmin(RecommendationAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["title", "author", "summary", "language", "subjects", "year", "external_id"]}),
         ("Embedding", {"fields": readonly_fields}),
     ]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "subjects":
+            return SubjectsField(required=False)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_module_permission(self, request):
         return book_registered() and super().has_module_permission(request)

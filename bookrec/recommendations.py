@@ -24,10 +24,12 @@ class NotEmbedded(Exception):
 
     def __init__(self, obj, status):
         self.object, self.status = obj, status
-        super().__init__(
-            f"{obj._meta.verbose_name.capitalize()} {obj.pk} has no embedding from the current model yet "
-            f"(status: {status})."
-        )
+        name = f"{obj._meta.verbose_name.capitalize()} {obj.pk}"
+        if status == EmbeddingStatus.SKIPPED:  # it never will be, as it stands
+            message = f"{name} has no text to embed (status: skipped): it is embedded once its text is filled in."
+        else:
+            message = f"{name} has no embedding from the current model yet (status: {status})."
+        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
+import django
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -70,6 +71,12 @@ def test_the_subject_filter_offers_the_subjects_with_their_counts(admin_client, 
     assert "AI (2)" in content and "Cooking (1)" in content and "Poetry (1)" in content
 
 
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="Django's own counts (facets) came with 5.0")
+def test_with_djangos_counts_shown_each_subject_has_one_count(admin_client, catalogue):
+    content = admin_client.get(CHANGELIST, {"_facets": "True"}).content.decode()
+    assert "AI (2)" in content and "AI (2) (" not in content and "Cooking (1)" in content
+
+
 def test_reembed_selected_queues_them_and_says_how_many(admin_client, catalogue, django_capture_on_commit_callbacks):
     selected = [catalogue["failed"].pk, catalogue["stale"].pk, catalogue["query"].pk]
     with django_capture_on_commit_callbacks() as callbacks:
@@ -123,6 +130,53 @@ def test_a_pending_books_page_says_why_there_are_no_similar_books(admin_client, 
     response = admin_client.get(f"/admin/bookrec/book/{catalogue['pending'].pk}/change/")
     assert response.status_code == 200
     assert "has no embedding from the current model yet (status: pending)" in response.content.decode()
+
+
+def test_a_skipped_books_page_says_it_needs_text_not_time(admin_client):
+    book = make_book(title="A title alone", summary="")
+    content = admin_client.get(f"/admin/bookrec/book/{book.pk}/change/").content.decode()
+    assert "has no text to embed (status: skipped): it is embedded once its text is filled in." in content
+
+
+EMBEDDING_MESSAGES = {
+    "queued": "Its text is queued for embedding: the embedding status says when it is done.",
+    "no text": "It has no text to embed, so it is left out of recommendations until it has.",
+}
+
+
+def book_form(**fields):
+    return {"title": "The Garden", "author": "", "summary": "", "language": "en", "subjects": "", "year": "",
+            "external_id": "", **fields}
+
+
+@pytest.mark.parametrize("summary, said", [("About gardens, and the people who keep them.", "queued"), ("", "no text")])
+def test_saving_says_what_becomes_of_the_embedding(admin_client, summary, said):
+    response = admin_client.post("/admin/bookrec/book/add/", book_form(summary=summary), follow=True)
+    assert response.status_code == 200
+    assert [m for m in messages(response) if m in EMBEDDING_MESSAGES.values()] == [EMBEDDING_MESSAGES[said]]
+
+
+def test_saving_an_embedded_book_without_changing_its_text_says_nothing_of_it(admin_client, catalogue):
+    book = catalogue["query"]
+    form = book_form(title=book.title, author=book.author, summary=book.summary, subjects="AI")
+    response = admin_client.post(f"/admin/bookrec/book/{book.pk}/change/", form, follow=True)
+    assert response.status_code == 200 and status(book) == EmbeddingStatus.EMBEDDED
+    assert not set(messages(response)) & set(EMBEDDING_MESSAGES.values())
+
+
+def test_subjects_are_one_per_line_so_a_heading_may_hold_commas(admin_client):
+    subjects = "Science fiction, American\r\nHistory; Poetry\r\n\r\n  Short stories  \r\n"
+    admin_client.post("/admin/bookrec/book/add/", book_form(summary="About the future.", subjects=subjects))
+    book = Book.objects.get(title="The Garden")
+    assert book.subjects == ["Science fiction, American", "History; Poetry", "Short stories"]
+    page = admin_client.get(f"/admin/bookrec/book/{book.pk}/change/").content.decode()
+    assert "Science fiction, American\nHistory; Poetry\nShort stories</textarea>" in page
+
+
+def test_view_site_opens_the_sites_book_pages_not_the_api_docs(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    assert '<a href="/">View site</a>' in index
+    assert admin_client.get("/").headers["Location"] == "/books/"
 
 
 def test_bookrecs_own_book_leaves_the_admin_when_a_site_does_not_register_it(admin_client, settings):

@@ -228,6 +228,12 @@ def test_the_format_parameter_of_drf_is_not_an_unknown_parameter(anonymous, neig
     assert anonymous.get("/api/books/", {"format": "api"}).status_code == 200
 
 
+def test_the_browsable_apis_filter_form_names_every_filter(anonymous):
+    page = anonymous.get("/api/books/", {"format": "api"}).content.decode()
+    assert "[invalid name]" not in page  # django-filter's label for a filter with no model field
+    assert "Subject" in page and "Embedding status" in page
+
+
 def test_a_page_of_books_reads_their_embedding_states_in_one_query(anonymous, django_assert_num_queries):
     for i in range(3):
         make_book(title=f"Book {i}")

@@ -21,7 +21,10 @@ class BookFilterSet(FilterSet):
 
     # As long as the columns they match: a longer value is a mistake, not a search.
     language = filters.CharFilter(field_name="language", max_length=16, help_text="ISO 639 code, e.g. en or zh.")
-    subject = filters.CharFilter(method="filter_subject", max_length=200, help_text="Books with this subject (exact).")
+    # Labelled: a filter with a method has no model field to take one from ("[invalid name]").
+    subject = filters.CharFilter(
+        method="filter_subject", max_length=200, label="Subject", help_text="Books with this subject (exact).",
+    )
     author = filters.CharFilter(field_name="author", lookup_expr="icontains", help_text="Part of the author's name.")
     year_min = YearFilter(field_name="year", lookup_expr="gte", help_text="Published in or after.")
     year_max = YearFilter(field_name="year", lookup_expr="lte", help_text="Published in or before.")
@@ -35,7 +38,9 @@ class BookFilterSet(FilterSet):
 
 
 class BookListFilterSet(BookFilterSet):
-    embedding_status = filters.ChoiceFilter(choices=EmbeddingStatus.choices, method="filter_embedding_status")
+    embedding_status = filters.ChoiceFilter(
+        choices=EmbeddingStatus.choices, method="filter_embedding_status", label="Embedding status",
+    )
 
     class Meta(BookFilterSet.Meta):
         fields = BookFilterSet.Meta.fields + ["embedding_status"]
