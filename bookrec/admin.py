@@ -228,7 +228,12 @@ class BookAdmin(RecommendationAdminMixin, admin.ModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "subjects":
             return SubjectsField(required=False)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None:
+            # A browser cuts a value at maxlength without a word ("English (United Kingdom)"
+            # became "English (United"): let the form say it is too long instead.
+            field.widget.attrs.pop("maxlength", None)
+        return field
 
     def has_module_permission(self, request):
         return book_registered() and super().has_module_permission(request)

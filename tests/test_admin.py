@@ -173,6 +173,14 @@ def test_subjects_are_one_per_line_so_a_heading_may_hold_commas(admin_client):
     assert "Science fiction, American\nHistory; Poetry\nShort stories</textarea>" in page
 
 
+def test_a_value_too_long_is_an_error_the_browser_does_not_cut_it_short(admin_client):
+    form = admin_client.get("/admin/bookrec/book/add/").content.decode()
+    assert 'name="language"' in form and "maxlength" not in form
+    response = admin_client.post("/admin/bookrec/book/add/", book_form(summary="About it.", language="English (United Kingdom)"))
+    assert response.status_code == 200 and not Book.objects.filter(title="The Garden").exists()
+    assert response.context["adminform"].form.errors["language"] == ["Ensure this value has at most 16 characters (it has 24)."]
+
+
 def test_view_site_opens_the_sites_book_pages_not_the_api_docs(admin_client):
     index = admin_client.get("/admin/").content.decode()
     assert '<a href="/">View site</a>' in index
