@@ -18,6 +18,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
 from bookrec import indexing, recommend, recommendations, tasks
+from bookrec.catalogue import EARLIEST_YEAR, latest_year
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.ranking import Mode
@@ -228,6 +229,8 @@ class BookAdmin(RecommendationAdminMixin, admin.ModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "subjects":
             return SubjectsField(required=False)
+        if db_field.name == "year":  # the bounds of every way in (bookrec.catalogue)
+            kwargs.update(min_value=EARLIEST_YEAR, max_value=latest_year())
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None:
             # A browser cuts a value at maxlength without a word ("English (United Kingdom)"

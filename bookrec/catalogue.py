@@ -135,6 +135,16 @@ def clean_subjects(value):
     return subjects
 
 
+# Years of first publication a catalogue may hold: before the common era as negative numbers
+# (Homer about -750), up to next year (a book may be catalogued before it appears). The
+# importer, the admin's form and the API hold to the same.
+EARLIEST_YEAR = -3000
+
+
+def latest_year():
+    return timezone.localdate().year + 1
+
+
 def clean_year(value):
     if value in (None, ""):
         return None
@@ -142,8 +152,8 @@ def clean_year(value):
         year = int(value)
     except (TypeError, ValueError):
         raise RowError(f"year: not a whole number: {str(value)[:20]!r}") from None
-    if not -3000 <= year <= 3000:
-        raise RowError(f"year: {year} is out of range")
+    if not EARLIEST_YEAR <= year <= latest_year():
+        raise RowError(f"year: {year} is not between {EARLIEST_YEAR} and {latest_year()}")
     return year
 
 

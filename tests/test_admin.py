@@ -2,6 +2,7 @@ import django
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django.utils import timezone
 
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.embedders import get_embedder
@@ -179,6 +180,21 @@ def test_a_value_too_long_is_an_error_the_browser_does_not_cut_it_short(admin_cl
     response = admin_client.post("/admin/bookrec/book/add/", book_form(summary="About it.", language="English (United Kingdom)"))
     assert response.status_code == 200 and not Book.objects.filter(title="The Garden").exists()
     assert response.context["adminform"].form.errors["language"] == ["Ensure this value has at most 16 characters (it has 24)."]
+
+
+@pytest.mark.parametrize("year, errors", [
+    ("-750", None),  # before the common era
+    ("3000", ["Ensure this value is less than or equal to {next_year}."]),
+    ("99999", ["Ensure this value is less than or equal to {next_year}."]),  # one error, not the column's too
+    ("-5000", ["Ensure this value is greater than or equal to -3000."]),
+])
+def test_a_year_is_one_a_book_can_have(admin_client, year, errors):
+    response = admin_client.post("/admin/bookrec/book/add/", book_form(summary="About it.", year=year))
+    if errors is None:
+        assert response.status_code == 302 and Book.objects.get(title="The Garden").year == int(year)
+    else:
+        next_year = timezone.localdate().year + 1
+        assert response.context["adminform"].form.errors["year"] == [e.format(next_year=next_year) for e in errors]
 
 
 def test_view_site_opens_the_sites_book_pages_not_the_api_docs(admin_client):

@@ -288,6 +288,15 @@ def test_a_misspelt_field_is_a_400_naming_it_and_read_only_ones_may_come_back(li
     assert librarian.get(f"/api/books.json").status_code == 404  # ?format=json, as on every endpoint
 
 
+@pytest.mark.parametrize("year, accepted", [(-750, True), (3000, False), (99999, False), (-5000, False)])
+def test_a_books_year_has_the_bounds_the_importer_and_the_admin_keep(librarian, year, accepted):
+    response = librarian.post("/api/books/", {"title": "A book", "summary": "About it.", "year": year}, format="json")
+    if accepted:
+        assert response.status_code == 201 and response.json()["year"] == year
+    else:
+        assert response.status_code == 400 and list(response.json()) == ["year"] and len(response.json()["year"]) == 1
+
+
 def test_filters_in_a_json_body_have_the_types_of_their_query_parameters(anonymous, books):
     def recommend_with(filters):
         return anonymous.post("/api/recommendations/", {"liked": [books[0].pk], "filters": filters}, format="json")

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookrec import indexing
-from bookrec.catalogue import CONTROL_CHARACTER_RANGES, MAX_SUMMARY_CHARS
+from bookrec.catalogue import CONTROL_CHARACTER_RANGES, EARLIEST_YEAR, MAX_SUMMARY_CHARS, latest_year
 from bookrec.conf import bookrec_settings
 from bookrec.models import Book
 from bookrec.ranking import Mode
@@ -92,6 +92,14 @@ class BookSerializer(KnownFieldsOnly, serializers.ModelSerializer):
             "title": {"validators": [no_control_characters()]},
             "author": {"validators": [no_control_characters(may_be_blank=True)]},
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The bounds of every way in (bookrec.catalogue); next year's is read now, not at import.
+        self.fields["year"] = serializers.IntegerField(
+            allow_null=True, required=False, min_value=EARLIEST_YEAR, max_value=latest_year(),
+            help_text="Year of first publication (before the common era: negative).",
+        )
 
 
 class BookSummarySerializer(serializers.ModelSerializer):
