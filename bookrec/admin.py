@@ -15,11 +15,13 @@ from django.contrib.postgres.forms import SimpleArrayField
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Func
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from bookrec import indexing, recommend, recommendations, tasks
 from bookrec.catalogue import EARLIEST_YEAR, latest_year
 from bookrec.conf import bookrec_settings
+from bookrec.embedders import get_embedder
 from bookrec.models import Book, EmbeddingStatus
 from bookrec.ranking import Mode
 from bookrec.registry import registered_models, registration_for
@@ -49,6 +51,8 @@ def counted(count, opts):
 @admin.action(description="Re-embed selected %(verbose_name_plural)s", permissions=["change"])
 def reembed_selected(modeladmin, request, queryset):
     queued = tasks.reembed(queryset)
+    for obj in queryset.iterator():  # in each object's History, as Django logs a deletion
+        modeladmin.log_change(request, obj, "Queued for re-embedding.")
     modeladmin.message_user(request, f"Queued {counted(queued, modeladmin.opts)} for embedding.", messages.SUCCESS)
 
 
@@ -110,17 +114,33 @@ class RecommendationAdminMixin:
         return custom + super().get_urls()
 
     def reembed_stale_view(self, request):
-        """Queue every object that is pending, failed, or has no vector from the current model."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """Queue every object that is pending, failed, or has no vector from the current model:
+        a page saying how many asks first (GET), the queueing is its POST."""
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
         if not self.has_change_permission(request):
             raise PermissionDenied
+        if request.method == "GET":
+            count = self.stale_or_failed_count()
+            return TemplateResponse(request, "admin/bookrec/reembed_stale_confirmation.html", {
+                **self.admin_site.each_context(request), "opts": self.opts, "count": count,
+                "counted": counted(count, self.opts), "title": "Re-embed everything stale or failed?",
+                "model_name": get_embedder().model_name,
+            })
         queued = tasks.reembed_stale_or_failed(self.model)
         self.message_user(
             request, f"Queued {counted(queued, self.opts).replace(' ', ' stale or failed ', 1)} for embedding.",
             messages.SUCCESS,
         )
         return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % (self.opts.app_label, self.opts.model_name)))
+
+    def stale_or_failed_count(self):
+        """How many objects ``reembed_stale_or_failed`` would queue, read without writing."""
+        registration = registration_for(self.model)
+        return (
+            registration.objects().alias(embedding_status=indexing.embedding_status_expression(registration))
+            .filter(embedding_status__in=[EmbeddingStatus.PENDING, EmbeddingStatus.FAILED]).count()
+        )
 
     def save_model(self, request, obj, form, change):
         """Save, and say what becomes of the embedding (the object's save queued it, or not)."""

@@ -99,8 +99,30 @@ def test_reembed_stale_or_failed_queues_them_and_says_how_many(admin_client, cat
     assert len(callbacks) == 1
 
 
-def test_reembed_stale_or_failed_is_a_post(admin_client):
-    assert admin_client.get(REEMBED_STALE).status_code == 405
+def test_reembed_stale_or_failed_says_how_many_and_asks_first(admin_client, catalogue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        page = admin_client.get(REEMBED_STALE)
+    assert page.status_code == 200 and callbacks == []  # nothing queued by looking
+    content = page.content.decode()
+    # pending + failed + embedded by another model, as the POST queues them
+    assert "3 books are pending, failed, or embedded by another model" in content
+    assert 'value="Yes, re-embed 3 books"' in content and 'method="post"' in content
+    assert admin_client.put(REEMBED_STALE).status_code == 405
+
+
+def test_with_nothing_stale_the_page_says_so(admin_client):
+    embedded_book(at_angle(0), title="Up to date")
+    content = admin_client.get(REEMBED_STALE).content.decode()
+    assert "there is nothing to re-embed" in content and "Yes, re-embed" not in content
+
+
+def test_reembedding_selected_books_is_in_each_ones_history(admin_client, catalogue):
+    selected = [catalogue["failed"].pk, catalogue["query"].pk]
+    admin_client.post(CHANGELIST, {"action": "reembed_selected", "_selected_action": selected})
+    for pk in selected:
+        history = admin_client.get(f"/admin/bookrec/book/{pk}/history/").content.decode()
+        assert "Queued for re-embedding." in history
+    assert "Queued for re-embedding." not in admin_client.get(f"/admin/bookrec/book/{catalogue['far'].pk}/history/").content.decode()
 
 
 def test_a_user_without_change_permission_cannot_reembed(viewer, catalogue, django_capture_on_commit_callbacks):
@@ -111,6 +133,7 @@ def test_a_user_without_change_permission_cannot_reembed(viewer, catalogue, djan
     with django_capture_on_commit_callbacks() as callbacks:
         viewer.post(CHANGELIST, {"action": "reembed_selected", "_selected_action": [catalogue["failed"].pk]})
         assert viewer.post(REEMBED_STALE).status_code == 403
+        assert viewer.get(REEMBED_STALE).status_code == 403
     assert callbacks == []
     assert status(catalogue["failed"]) == EmbeddingStatus.FAILED
 
