@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from bookrec.models import Book, EmbeddingStatus
-from tests.books import state, statuses
+from tests.books import at_angle, embedded_book, state, statuses
 from tests.processes import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,3 +103,21 @@ def test_a_librarian_adds_a_book_sees_it_embedded_reembeds_it_and_sees_similar_b
     # Each row names the book as the model's str() does: "title — author".
     assert set(titles[:2]) == {"Deep Learning — Ian Goodfellow", "Neural Networks from Scratch — Harrison Kinsley"}
     assert titles[-1] == "The Art of French Cooking — Julia Child"
+
+
+def test_the_book_list_fits_a_1400_pixel_window_whatever_its_titles(live_server, browser):
+    """A 500-character title without a space, a long author and a long model name wrap in their
+    cells: the list needs no sideways scrolling at 1,400 pixels."""
+    embedded_book(at_angle(0), title="T" * 500, author="A" * 300, language="en", subjects=["Long"])
+    embedded_book(at_angle(10), model_name="intfloat/multilingual-e5-small@an-older-quantisation", title="Older vector")
+    get_user_model().objects.create_superuser("librarian", "librarian@example.org", "shelf-mark-42")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/bookrec/book/")
+    page.fill("#id_username", "librarian")
+    page.fill("#id_password", "shelf-mark-42")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#result_list")
+    overflow = page.evaluate(
+        "[document.documentElement, document.querySelector('.results')].map(e => e.scrollWidth - e.clientWidth)"
+    )
+    assert overflow == [0, 0]
