@@ -104,23 +104,28 @@ def embed_task(self, label, pks, force=False):
     registration = registration_for(label)
     try:
         report = pipeline.embed_objects(registration, pks, force=force)
-    except (EmbeddingUnavailable, SoftTimeLimitExceeded) as exc:
-        if isinstance(exc, SoftTimeLimitExceeded):
-            # Raised wherever the task was, perhaps mid-query: start on a fresh connection.
-            connections.close_all()
-            soft_limit = self.request.timelimit[1]  # the task's own: set where it was sent
-            reason = f"The batch took longer than its soft time limit ({soft_limit:g} s, TASK_SOFT_TIME_LIMIT)."
-        else:
-            reason = str(exc)
-        if self.request.retries >= bookrec_settings.TASK_MAX_RETRIES:
-            pipeline.record_failure(registration, pks, f"Gave up after {self.request.retries} retries: {reason}")
-            return
-        pipeline.record_transient_error(registration, pks, reason)
-        raise self.retry(countdown=retry_delay(self.request.retries, getattr(exc, "retry_after", None)))
+    except EmbeddingUnavailable as exc:
+        return retry_later(self, registration, pks, str(exc), exc.retry_after)
+    except SoftTimeLimitExceeded:
+        # Raised wherever the task was, perhaps mid-query: start on a fresh connection.
+        connections.close_all()
+        soft_limit = self.request.timelimit[1]  # the task's own: set where it was sent
+        reason = f"The batch took longer than its soft time limit ({soft_limit:g} s, TASK_SOFT_TIME_LIMIT)."
+        return retry_later(self, registration, pks, reason)
     logger.info(
         "Embedded %d %s (%d failed, %d changed meanwhile, %d already current or without text).",
         len(report.embedded), label, len(report.failed), len(report.discarded), len(report.skipped),
     )
+
+
+def retry_later(task, registration, pks, reason, retry_after=None):
+    """Note ``reason`` on the objects and retry the task with backoff; once TASK_MAX_RETRIES
+    are spent, mark them failed with it instead."""
+    if task.request.retries >= bookrec_settings.TASK_MAX_RETRIES:
+        pipeline.record_failure(registration, pks, f"Gave up after {task.request.retries} retries: {reason}")
+        return
+    pipeline.record_transient_error(registration, pks, reason)
+    raise task.retry(countdown=retry_delay(task.request.retries, retry_after))
 
 
 def sweep_and_queue():
