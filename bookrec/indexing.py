@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, TextField, Value, When
 from django.db.models.functions import Coalesce
 
+from bookrec.cjk import document_text
 from bookrec.conf import bookrec_settings
 from bookrec.embedders import get_embedder
 from bookrec.models import Document, Embedding, EmbeddingStatus
@@ -98,7 +99,10 @@ def sync_objects(registration, objects, *, using="default"):
 
 def document_parameters(registration, objects):
     """The parameters of the full-text statements for these objects."""
-    a, b, c, d = (list(texts) for texts in zip(*(registration.weighted_texts(obj) for obj in objects)))
+    a, b, c, d = (
+        [document_text(text) for text in texts]
+        for texts in zip(*(registration.weighted_texts(obj) for obj in objects))
+    )
     return {
         "model_label": registration.model_label, "config": bookrec_settings.TEXT_SEARCH_CONFIG,
         "ids": [obj.pk for obj in objects], "a": a, "b": b, "c": c, "d": d,

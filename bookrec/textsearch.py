@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 
+from bookrec.cjk import query_text
 from bookrec.conf import bookrec_settings
 from bookrec.indexing import table
 from bookrec.models import Document
@@ -162,8 +163,9 @@ def _weighted_terms(sql, params, using):
 
 
 def text_terms(text, using="default"):
-    """The weighted terms of a free-text query, normalised by ``TEXT_SEARCH_CONFIG``."""
-    return _weighted_terms(_TEXT_TERMS, [bookrec_settings.TEXT_SEARCH_CONFIG, text], using)
+    """The weighted terms of a free-text query, normalised by ``TEXT_SEARCH_CONFIG`` (CJK text
+    as bigrams, as the documents are: ``bookrec.cjk``)."""
+    return _weighted_terms(_TEXT_TERMS, [bookrec_settings.TEXT_SEARCH_CONFIG, query_text(text)], using)
 
 
 def object_terms(registration, obj, using="default"):

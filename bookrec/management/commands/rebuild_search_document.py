@@ -8,7 +8,8 @@ from bookrec.registry import installed_registrations
 class Command(BaseCommand):
     help = (
         "Write every registered object's full-text document again with BOOKREC['TEXT_SEARCH_CONFIG'], "
-        "after that setting changed (vectors are kept). Run ANALYZE afterwards (autovacuum will)."
+        "after that setting changed or after an upgrade that changed how text is analysed (vectors are "
+        "kept). Run ANALYZE afterwards (autovacuum will)."
     )
 
     def handle(self, **options):
