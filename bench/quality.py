@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -239,7 +240,30 @@ def baseline_neighbours(books):
 # -- the run -------------------------------------------------------------------------------
 
 
-def run(path, progress, limit=None):
+@contextmanager
+def imported_catalogue(path, progress, limit=None):
+    """Django set up on a scratch database (dropped at the end, also when interrupted) holding
+    the catalogue, imported and embedded through the app with the local model, and analysed.
+    Yields (the embedded books that have labels, by pk; labels by external id; timings)."""
+    # The bench embeds in this process with the local model and queues nothing: an in-memory
+    # broker takes (and forgets) the tasks that saving books sends.
+    os.environ["CELERY_BROKER_URL"] = "memory://"
+    os.environ["EMBEDDING_BASE_URL"] = ""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_site.settings")
+    # A stopped run (Ctrl-C, SIGTERM) still drops its scratch database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    server_url, name = create_scratch_database()
+    os.environ["DATABASE_URL"] = with_database(server_url, name)
+    import django
+
+    django.setup()
+    try:
+        yield load_catalogue(path, progress, limit)
+    finally:
+        drop_scratch_database(server_url, name)
+
+
+def load_catalogue(path, progress, limit):
     from django.core.management import call_command
     from django.db import connection
 
@@ -253,6 +277,7 @@ def run(path, progress, limit=None):
     timings = {}
     started = time.monotonic()
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the site's cache (query vectors) without Redis
     report = import_books(islice(read_rows(path), limit))
     log(f"Imported {report.created} books ({len(report.rejected)} rejected: "
         + "; ".join(f"line {n}: {reason}" for n, reason in report.rejected[:5]) + ")")
@@ -269,7 +294,10 @@ def run(path, progress, limit=None):
     embedded = current_vectors(registration_for(Book)).values("object_id")
     books = Book.objects.filter(pk__in=embedded).in_bulk()
     books = {pk: book for pk, book in sorted(books.items()) if book.external_id in labels}
+    return books, labels, timings
 
+
+def run(books, labels, timings, progress):
     started = time.monotonic()
     neighbours = app_neighbours(books, progress)
     timings["rank_s"] = round(time.monotonic() - started, 1)
@@ -300,22 +328,9 @@ def main(argv=None):
     if not Path(args.catalogue).exists():
         parser.error(f"{args.catalogue}: no such file")
 
-    # The bench embeds in this process with the local model and queues nothing: an in-memory
-    # broker takes (and forgets) the tasks that saving books sends.
-    os.environ["CELERY_BROKER_URL"] = "memory://"
-    os.environ["EMBEDDING_BASE_URL"] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_site.settings")
-    # A stopped run (Ctrl-C, SIGTERM) still drops its scratch database.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    server_url, name = create_scratch_database()
-    os.environ["DATABASE_URL"] = with_database(server_url, name)
-    import django
-
-    django.setup()
-    try:
-        results, info = run(args.catalogue, progress=not args.json or sys.stderr.isatty(), limit=args.limit)
-    finally:
-        drop_scratch_database(server_url, name)
+    progress = not args.json or sys.stderr.isatty()
+    with imported_catalogue(args.catalogue, progress, args.limit) as (books, labels, timings):
+        results, info = run(books, labels, timings, progress)
     if args.json:
         print(json.dumps(results))
     else:

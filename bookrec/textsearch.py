@@ -5,9 +5,16 @@
 A query — free text, or a whole book for "similar books" — becomes its weighted terms; the
 index finds the books sharing any of them, and each book is scored in SQL as
 
-    sum over shared terms t of  (1 + ln tf_query(t)) * idf(t)^2   /  sqrt(distinct terms in the book)
+    sum over shared terms t of  (1 + ln tf_query(t)) * (1 + idf(t))^2 * (1 + ln tf_book(t))
+    ----------------------------------------------------------------------------------------
+                        sqrt(sum over the book's terms u of (1 + ln tf_book(u))^2)
 
-a TF-IDF cosine with binary document weights. PostgreSQL's ``ts_rank`` has no inverse document
+a TF-IDF cosine with sublinear term frequencies on both sides (the query's norm, the same for
+every book, left out). Two departures, both measured (docs/quality.md, bench/keyword_variants.py):
+the book's length is the norm of its term frequencies alone, without their idf, which needs
+the book's document only; and idf counts from 1 (scikit-learn's smooth idf does the same), so
+that the words many books share — what a book is *about*, "war", "poetry" — are not worth
+nearly nothing beside its names. PostgreSQL's ``ts_rank`` has no inverse document
 frequency, so a query as long as a book's summary would be ranked by its commonest words.
 Document frequencies come from PostgreSQL's own statistics of the column
 (``pg_stats.most_common_elems``, kept by ANALYZE and autovacuum; the migration raises the
@@ -17,7 +24,8 @@ The work is bounded, whatever the catalogue's size (the "max-score" idea of sear
 engines): the books are *found* through the query's rarest terms only, rarest first, while
 their estimated matches fit in ``KEYWORD_MATCH_BUDGET`` (each lookup is also capped at it, for
 statistics that are stale or missing); the index alone gives their partial scores; the best
-``RESCORED_PER_RESULT`` × limit of them are then read and *scored* with all the query's terms.
+``RESCORED_PER_RESULT`` × limit of them (by their shared terms' weights over the square root of
+their number of terms) are then read and *scored* with all the query's terms.
 A common term ("book", "story") weighs little (its idf is small), so a book sharing nothing
 but common terms would rank low anyway; reading and scoring every such book is what made a
 query cost seconds at 100,000 books. bench/keyword_ranking.py measures what this changes.
@@ -74,10 +82,13 @@ _RANKING = """
          ORDER BY hits.partial / sqrt(greatest(length(b.{column}), 1)) DESC, b.object_id
          LIMIT %s
     )
-    SELECT shortlist.object_id,
-           (SELECT sum(terms.weight) FROM unnest(shortlist.document) AS own JOIN terms ON terms.lexeme = own.lexeme)
-               / sqrt(greatest(length(shortlist.document), 1)) AS score
-      FROM shortlist
+    SELECT shortlist.object_id, scored.score
+      FROM shortlist CROSS JOIN LATERAL (
+               SELECT sum(terms.weight * own.tf) / sqrt(sum(own.tf ^ 2)) AS score
+                 FROM (SELECT lexeme, 1 + ln(coalesce(cardinality(positions), 1)) AS tf
+                         FROM unnest(shortlist.document)) AS own
+                 LEFT JOIN terms ON terms.lexeme = own.lexeme
+           ) AS scored
      -- the record of an object deleted behind bookrec's back (raw SQL) never answers
      WHERE EXISTS (SELECT 1 FROM {host} AS h WHERE h.{host_pk} = shortlist.object_id)
      ORDER BY score DESC, shortlist.object_id
@@ -91,7 +102,7 @@ RESCORED_PER_RESULT = 10
 @dataclass(frozen=True)
 class Term:
     lexeme: str
-    weight: float  # (1 + ln tf in the query) * idf^2: what a book sharing it scores
+    weight: float  # (1 + ln tf in the query) * (1 + idf)^2: a book sharing it scores this x its own tf weight
     books: float | None = None  # estimated books containing it; None when never analysed
 
 
@@ -155,7 +166,7 @@ def _weighted_terms(sql, params, using):
         counts = cursor.fetchall()
     statistics = lexeme_statistics(using)
     terms = [
-        Term(lexeme, (1.0 + math.log(tf)) * statistics.idf(lexeme) ** 2, statistics.books(lexeme))
+        Term(lexeme, (1.0 + math.log(tf)) * (1.0 + statistics.idf(lexeme)) ** 2, statistics.books(lexeme))
         for lexeme, tf in counts
     ]
     terms.sort(key=lambda term: (-term.weight, term.lexeme))
@@ -195,12 +206,10 @@ def retrieval_terms(terms, budget):
     return chosen
 
 
-def shortlist_size(terms, retrieve, budget, limit, rescored_per_result):
-    """How many books found are read and scored with every term (None: all of them). When
-    every term was looked up the partial scores are the scores: ``limit`` is enough."""
-    if budget is None:
-        return None
-    return limit if len(retrieve) == len(terms) else limit * rescored_per_result
+def shortlist_size(budget, limit, rescored_per_result):
+    """How many books found are read and scored with every term (None: all of them, when the
+    budget is off). The index gives which terms a book shares, not how often it has them."""
+    return None if budget is None else limit * rescored_per_result
 
 
 def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET,
@@ -232,7 +241,7 @@ def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude
         [term.lexeme for term in terms], [_tsquery_lexeme(term.lexeme) for term in terms],
         [term.weight for term in terms], [term in retrieve for term in terms],
         registration.model_label, *candidates_params, budget, list(exclude_ids),
-        shortlist_size(terms, retrieve, budget, limit, rescored_per_result), limit,
+        shortlist_size(budget, limit, rescored_per_result), limit,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
