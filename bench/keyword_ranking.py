@@ -152,7 +152,7 @@ def main(argv=None):
         def run(terms, exclude):
             found = textsearch.keyword_ranking(registration, terms, limit=POOL, exclude_ids=exclude, budget=budget,
                                                rescored_per_result=rescored)
-            return [book.pk for book, _ in found]
+            return [book.pk for book, *_ in found]
         return run
 
     variants = [("before", before), ("exact", bounded(None, 1))] + [

@@ -114,6 +114,7 @@ def check_registered_models(app_configs, **kwargs):
             "TEMPLATE": template_fields(registration.template),
             "REQUIRED": registration.required_fields,
             "AUTHOR": [registration.author_field] if registration.author_field else [],
+            "SUBJECTS": [registration.subjects_field] if registration.subjects_field else [],
         }
         for key, names in named.items():
             for name in names:

@@ -36,6 +36,7 @@ DEFAULTS = {
             "REQUIRED": ["summary"],
             "FILTERSET": "bookrec.api.filters.BookFilterSet",
             "AUTHOR": "author",
+            "SUBJECTS": "subjects",
             "SERIALIZER": "bookrec.api.serializers.BookSummarySerializer",
         },
     },

@@ -23,6 +23,7 @@ from pgvector.django import CosineDistance
 
 from bookrec import fusion, rerank, schema, textsearch
 from bookrec.conf import bookrec_settings
+from bookrec.explanations import explained, subjects
 from bookrec.recommendations import Recommendation, StoredVector, current_vectors, nearest, orm_vector
 from bookrec.registry import registration_for
 
@@ -56,6 +57,7 @@ class Query:
     text: str = ""  # what the reranker reads as the query ("" = not rerankable)
     rerank_instruction: str = ""
     exclude_ids: tuple = ()
+    subjects: frozenset = frozenset()  # of the object(s) asked about: results sharing them say so
 
 
 class Ranking(list):
@@ -117,13 +119,17 @@ def keyword_stage(query, registration, candidates, pool):
     found = textsearch.keyword_ranking(
         registration, query.terms, candidates=candidates, limit=pool, exclude_ids=query.exclude_ids
     )
-    items = [Recommendation(obj, None, score) for obj, score in found]
+    items = [Recommendation(obj, None, score, found_by=("keyword",), matched=matched) for obj, score, matched in found]
     return with_similarity(items, registration, candidates, query.vector)
 
 
 def fused(by_vector, by_keyword):
-    """Both rankings fused by reciprocal rank fusion (``RRF_K``)."""
-    items = {item.object.pk: item for item in by_keyword} | {item.object.pk: item for item in by_vector}
+    """Both rankings fused by reciprocal rank fusion (``RRF_K``); an object both found keeps
+    its vector stage's similarity and its keyword stage's matched terms."""
+    items = {item.object.pk: item for item in by_keyword}
+    for item in by_vector:
+        found = items.get(item.object.pk)
+        items[item.object.pk] = replace(item, found_by=("vector", "keyword"), matched=found.matched) if found else item
     scores = fusion.reciprocal_rank_fusion(
         [item.object.pk for item in by_vector], [item.object.pk for item in by_keyword], k=bookrec_settings.RRF_K
     )
@@ -165,7 +171,7 @@ def shape(items, query, registration, *, mode, options):
         items = fusion.cap_per_author(
             items, lambda item: getattr(item.object, registration.author_field), options.max_per_author
         )
-    return Ranking(results=items[:limit], mode=mode, reranked=reranked)
+    return Ranking(results=explained(items[:limit], query, registration), mode=mode, reranked=reranked)
 
 
 def stored_vectors(items, registration):
@@ -206,5 +212,6 @@ def rank_similar(obj, *, mode=None, candidates=None, options=RankingOptions()):
         text=registration.render(obj),
         rerank_instruction=bookrec_settings.SIMILAR_RERANK_INSTRUCTION,
         exclude_ids=(obj.pk,),
+        subjects=subjects(registration, [obj])[obj.pk],
     )
     return rank(query, registration, mode=mode, candidates=candidates, options=options)

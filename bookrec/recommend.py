@@ -8,7 +8,9 @@
 
 Each answers with a list of ``Recommendation``, best first: ``.object`` is the registered model's
 own instance, ``.similarity`` its cosine similarity to the query (None without a vector), ``.score``
-what the order follows. The list also says how it was found: ``.mode``, ``.reranked``, ``.notice``.
+what the order follows, ``.explanation`` why it is there (``bookrec.explanations.Explanation``:
+``found_by``, ``matched_terms``, ``shared_subjects``). The list also says how it was found:
+``.mode``, ``.reranked``, ``.notice``.
 
 Options, the same for all three:
 

@@ -37,6 +37,9 @@ class Recommendation:
     object: models.Model  # the registered model's own instance
     similarity: float | None  # cosine similarity to the query; None when it has no vector
     score: float | None = None  # what the ranking ordered by (see bookrec.ranking)
+    found_by: tuple = ()  # the first stage(s) that ranked it: "vector", "keyword"
+    matched: tuple = ()  # the query's lexemes it has, strongest first (keyword stage)
+    explanation: object = None  # bookrec.explanations.Explanation, once the ranking is shaped
 
 
 def apply_search_settings(cursor):
@@ -110,7 +113,7 @@ def nearest(registration, vector, *, candidates=None, limit=None, exclude_ids=()
     if not found and isinstance(vector, StoredVector):
         vector.check_embedded()  # nothing found because there was nothing to compare with?
     objects = objects_by_pk(candidates, [pk for pk, _ in found])
-    return [Recommendation(objects[pk], 1.0 - distance) for pk, distance in found if pk in objects]
+    return [Recommendation(objects[pk], 1.0 - distance, found_by=("vector",)) for pk, distance in found if pk in objects]
 
 
 def objects_by_pk(queryset, pks):

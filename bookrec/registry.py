@@ -9,6 +9,7 @@ default), keyed by ``"app_label.ModelName"``::
         "REQUIRED": ["description"],  # optional: no vector for an object without these
         "FILTERS": {"language": ["exact"], "year": ["gte", "lte"]},  # django-filter's Meta.fields
         "AUTHOR": "author",  # optional: the field the per-author cap counts
+        "SUBJECTS": "tags",  # optional: a list or many-to-many field; results say which they share
         "SERIALIZER": "catalog.api.BookSerializer",  # optional: how the API shows one (DRF)
     }
 
@@ -30,7 +31,7 @@ from django_filters.filterset import filterset_factory
 from bookrec.conf import bookrec_settings
 from bookrec.filtering import FilterSet
 
-REGISTRATION_KEYS = {"TEXT", "TEMPLATE", "REQUIRED", "FILTERS", "FILTERSET", "AUTHOR", "SERIALIZER"}
+REGISTRATION_KEYS = {"TEXT", "TEMPLATE", "REQUIRED", "FILTERS", "FILTERSET", "AUTHOR", "SUBJECTS", "SERIALIZER"}
 # PostgreSQL has four full-text weights: the TEXT fields in order, the rest share the last.
 FULL_TEXT_WEIGHTS = "ABCD"
 
@@ -101,6 +102,10 @@ class Registration:
     @property
     def author_field(self):
         return self.options.get("AUTHOR")
+
+    @property
+    def subjects_field(self):
+        return self.options.get("SUBJECTS")
 
     @property
     def serializer(self):

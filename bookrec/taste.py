@@ -23,6 +23,7 @@ from pgvector.django import CosineDistance
 
 from bookrec import schema
 from bookrec.conf import bookrec_settings
+from bookrec.explanations import subjects_of_all
 from bookrec.ranking import Mode, Query, RankingOptions, candidate_pool_size, rank, shape
 from bookrec.recommendations import Recommendation, current_vectors, nearest, objects_by_pk
 from bookrec.registry import registration_for
@@ -68,12 +69,14 @@ def recommend_for_taste(liked, disliked=(), *, model, strategy=None, candidates=
     check_examples(registration, liked, disliked)
     strategy = strategy or bookrec_settings.TASTE_STRATEGY
     exclude = tuple(liked + disliked)
+    liked_subjects = subjects_of_all(registration, liked)
     if strategy == Strategy.AVERAGE_VECTOR:
-        query = Query(vector=taste_vector(registration, liked, disliked), exclude_ids=exclude)
+        query = Query(vector=taste_vector(registration, liked, disliked), exclude_ids=exclude, subjects=liked_subjects)
         return rank(query, registration, mode=Mode.VECTOR, candidates=candidates, options=options)
     if strategy == Strategy.BEST_SCORE:
         items = best_score_first_stage(registration, liked, disliked, candidates, options)
-        return shape(items, Query(exclude_ids=exclude), registration, mode=Mode.VECTOR, options=options)
+        query = Query(exclude_ids=exclude, subjects=liked_subjects)
+        return shape(items, query, registration, mode=Mode.VECTOR, options=options)
     raise ValueError(f"Unknown strategy {strategy!r}.")
 
 
@@ -122,4 +125,6 @@ def best_score_first_stage(registration, liked, disliked, candidates, options):
         .order_by("-best_score", "object_id").values_list("object_id", "best_positive", "best_score")[:pool]
     )
     objects = objects_by_pk(candidates, [pk for pk, _, _ in ranked])
-    return [Recommendation(objects[pk], positive, best) for pk, positive, best in ranked if pk in objects]
+    return [
+        Recommendation(objects[pk], positive, best, found_by=("vector",)) for pk, positive, best in ranked if pk in objects
+    ]

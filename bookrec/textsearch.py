@@ -34,6 +34,7 @@ query cost seconds at 100,000 books. bench/keyword_ranking.py measures what this
 import math
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connections
 
@@ -82,9 +83,12 @@ _RANKING = """
          ORDER BY hits.partial / sqrt(greatest(length(b.{column}), 1)) DESC, b.object_id
          LIMIT %s
     )
-    SELECT shortlist.object_id, scored.score
+    SELECT shortlist.object_id, scored.score, scored.matched
       FROM shortlist CROSS JOIN LATERAL (
-               SELECT sum(terms.weight * own.tf) / sqrt(sum(own.tf ^ 2)) AS score
+               SELECT sum(terms.weight * own.tf) / sqrt(sum(own.tf ^ 2)) AS score,
+                      -- its strongest shared terms, for the explanation (bookrec.explanations)
+                      (array_agg(own.lexeme ORDER BY terms.weight * own.tf DESC, own.lexeme)
+                           FILTER (WHERE terms.lexeme IS NOT NULL))[1:{matched}] AS matched
                  FROM (SELECT lexeme, 1 + ln(coalesce(cardinality(positions), 1)) AS tf
                          FROM unnest(shortlist.document)) AS own
                  LEFT JOIN terms ON terms.lexeme = own.lexeme
@@ -97,6 +101,14 @@ _RANKING = """
 # Books read and scored with every term, per book asked for: the rest can only gain the
 # weights of the common terms, which are small.
 RESCORED_PER_RESULT = 10
+# A result's strongest shared terms returned with it (for its explanation).
+MATCHED_TERMS = 5
+
+
+class KeywordMatch(NamedTuple):
+    object: object
+    score: float
+    matched: tuple  # its strongest shared lexemes, strongest first
 
 
 @dataclass(frozen=True)
@@ -215,7 +227,8 @@ def shortlist_size(budget, limit, rescored_per_result):
 def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude_ids=(), budget=UNSET,
                     rescored_per_result=RESCORED_PER_RESULT):
     """The ``limit`` best objects among ``candidates`` (a queryset of the registered model) for
-    these terms: [(object, score)].
+    these terms: [KeywordMatch(object, score, matched)], ``matched`` its strongest shared
+    lexemes (at most ``MATCHED_TERMS``).
 
     ``budget``: see the module's docstring (default ``KEYWORD_MATCH_BUDGET``; None reads and
     scores every book sharing any term: exact, and slow on a large catalogue).
@@ -235,6 +248,7 @@ def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude
     sql = _RANKING.format(
         table=table(Document, queryset.db), column=SEARCH_COLUMN, candidates=candidates_clause,
         host=connection.ops.quote_name(model._meta.db_table), host_pk=connection.ops.quote_name(model._meta.pk.column),
+        matched=MATCHED_TERMS,
     )
     retrieve = retrieval_terms(terms, budget)
     params = [
@@ -246,5 +260,5 @@ def keyword_ranking(registration, terms, *, candidates=None, limit=None, exclude
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         scores = cursor.fetchall()
-    objects = objects_by_pk(queryset, [pk for pk, _ in scores])
-    return [(objects[pk], score) for pk, score in scores if pk in objects]
+    objects = objects_by_pk(queryset, [pk for pk, _, _ in scores])
+    return [KeywordMatch(objects[pk], score, tuple(matched or ())) for pk, score, matched in scores if pk in objects]

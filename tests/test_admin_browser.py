@@ -103,6 +103,14 @@ def test_a_librarian_adds_a_book_sees_it_embedded_reembeds_it_and_sees_similar_b
     # Each row names the book as the model's str() does: "title — author".
     assert set(titles[:2]) == {"Deep Learning — Ian Goodfellow", "Neural Networks from Scratch — Harrison Kinsley"}
     assert titles[-1] == "The Art of French Cooking — Julia Child"
+    # Each row says why it is there.
+    assert set(page.locator("#similar-books td.bookrec-why").all_inner_texts()) == {"found by vector"}
+    page.goto(f"{live_server.url}/admin/bookrec/book/{book.pk}/change/?similar_mode=keyword")
+    rows = dict(zip(page.locator("#similar-books tbody tr a").all_inner_texts(),
+                    page.locator("#similar-books td.bookrec-why").all_inner_texts()))
+    scratch = rows["Neural Networks from Scratch — Harrison Kinsley"]
+    assert scratch.startswith("found by keyword; matches ")
+    assert {"neural", "networks", "layers", "gradients", "training"} <= set(scratch.removeprefix("found by keyword; matches ").split(", "))
 
 
 def test_the_book_list_fits_a_1400_pixel_window_whatever_its_titles(live_server, browser):

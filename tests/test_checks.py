@@ -45,6 +45,7 @@ def test_the_default_registration_is_valid():
     ("bookrec.Book", {"TEXT": ["title", "blurb"]}, "bookrec.E014", "['TEXT'] names 'blurb'"),
     ("bookrec.Book", {"TEXT": ["title"], "TEMPLATE": "{title} {isbn}"}, "bookrec.E014", "['TEMPLATE'] names 'isbn'"),
     ("bookrec.Book", {"TEXT": ["title"], "REQUIRED": ["abstract"]}, "bookrec.E014", "['REQUIRED'] names 'abstract'"),
+    ("bookrec.Book", {"TEXT": ["title"], "SUBJECTS": "tags"}, "bookrec.E014", "['SUBJECTS'] names 'tags'"),
     ("bookrec.Book", {"TEXT": ["title"], "FILTERS": {"publisher": ["exact"]}}, "bookrec.E015", "publisher"),
 ])
 def test_a_registration_that_does_not_fit_its_model_is_an_error_naming_the_field(settings, label, options, error_id, words):

@@ -45,7 +45,7 @@ def books(openai_settings):
 
 def keyword_titles(query):
     found = textsearch.keyword_ranking(registration_for(Book), textsearch.text_terms(query), limit=20)
-    return [book.title for book, _ in found]
+    return [book.title for book, *_ in found]
 
 
 def test_cjk_runs_become_bigrams_and_documents_keep_each_character():

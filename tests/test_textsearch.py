@@ -23,7 +23,7 @@ def keyword_ranking(terms, **kwargs):
 
 
 def titles(found):
-    return [book.title for book, _ in found]
+    return [book.title for book, *_ in found]
 
 
 def test_the_full_text_document_follows_every_save(catalogue):
@@ -60,14 +60,14 @@ def test_a_book_that_says_a_term_more_often_ranks_higher(catalogue):
     thrice = Book.objects.create(title="Thrice", summary="A narwhal, a narwhal, a narwhal: a glacier, a kayak, a harpoon.")
     analyse()
     found = keyword_ranking(textsearch.text_terms("narwhal"))
-    assert [book.pk for book, _ in found] == [thrice.pk, once.pk]
+    assert [book.pk for book, *_ in found] == [thrice.pk, once.pk]
 
 
 def test_a_book_sharing_the_rare_term_ranks_first(catalogue):
     found = keyword_ranking(textsearch.text_terms("a voyage to the galapagos"))
     assert titles(found)[0] == "The Voyage of the Beagle"
     assert set(titles(found)) >= {"Moby-Dick", "The Sea-Wolf", "Two Years Before the Mast"}
-    scores = [score for _, score in found]
+    scores = [match.score for match in found]
     assert scores == sorted(scores, reverse=True)
 
 
@@ -84,7 +84,7 @@ def test_candidates_limit_and_exclusions_are_honoured(catalogue):
     found = keyword_ranking(terms, candidates=doyle, limit=1)
     assert len(found) == 1 and found[0][0].author == "Arthur Conan Doyle"
     excluded = catalogue["A Study in Scarlet"].pk
-    assert excluded not in [book.pk for book, _ in keyword_ranking(terms, exclude_ids=[excluded])]
+    assert excluded not in [book.pk for book, *_ in keyword_ranking(terms, exclude_ids=[excluded])]
 
 
 def test_a_book_is_its_own_best_keyword_match(catalogue):
@@ -147,13 +147,13 @@ def test_terms_carry_their_estimated_number_of_books(catalogue):
 
 def test_a_budget_finds_books_by_their_rare_terms_and_scores_them_with_all(catalogue):
     terms = textsearch.text_terms("a voyage to the galapagos")
-    unbounded = dict(keyword_ranking(terms, budget=None))
+    unbounded = {match.object: match.score for match in keyword_ranking(terms, budget=None)}
     bounded = keyword_ranking(terms, budget=2)
     # Only "galapagos" fits the budget: the books sharing only "voyage" are not read ...
     assert titles(bounded) == ["The Voyage of the Beagle"]
     assert len(unbounded) > 1
     # ... and the one found scores as it does unbounded (its "voyage" counted too).
-    book, score = bounded[0]
+    book, score, _ = bounded[0]
     assert score == pytest.approx(unbounded[book])
 
 

@@ -110,8 +110,26 @@ class BookSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "external_id", "title", "author", "language", "subjects", "year"]
 
 
+class ExplanationSerializer(serializers.Serializer):
+    """Why a result is recommended, from the ranking's own data."""
+
+    found_by = serializers.ListField(
+        child=serializers.ChoiceField(choices=["vector", "keyword"]),
+        help_text="The first stage(s) that ranked it: vector (embedding similarity), keyword (full text) or both.",
+    )
+    matched_terms = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The query's words it shares, strongest first (at most five; keyword and hybrid modes).",
+    )
+    shared_subjects = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Its subjects that the book asked about (similar) or the liked books (taste) have too; "
+        "empty for a free-text search.",
+    )
+
+
 class RecommendationSerializer(serializers.Serializer):
-    """One result: the object, its similarity to the query and its score."""
+    """One result: the object, its similarity to the query, its score and why it is there."""
 
     # ranking_serializer_class adds the object itself, under its noun.
 
@@ -124,6 +142,7 @@ class RecommendationSerializer(serializers.Serializer):
         help_text="What the results are ordered by: the similarity (vector), the full-text score (keyword), "
         "the reciprocal-rank-fusion score (hybrid), the best-score strategy's score, or the reranker's score.",
     )
+    explanation = ExplanationSerializer(read_only=True)
 
 
 class ObjectSerializer(serializers.ModelSerializer):
