@@ -1,7 +1,8 @@
 """Why each recommendation is there, from what the ranking already knows: which first stage(s)
 found it, the query's words it shares (the keyword leg's strongest terms), and the subjects it
 shares with the book(s) asked about. Its similarity is the recommendation's own. Built for the
-results of one request at once, with at most one query in all (the words of the lexemes).
+results of one request at once, never a query per result: one for the words of the lexemes,
+and one for a many-to-many SUBJECTS field (a list field needs none).
 """
 
 import re
