@@ -20,7 +20,7 @@ from scipy import sparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.quality import LABEL_SETS, TOP, imported_catalogue, log, top_excluding  # noqa: E402
+from bench.quality import imported_catalogue, log, precision_table, top_excluding  # noqa: E402
 
 POOL = 50
 _LEXEMES = """
@@ -153,18 +153,6 @@ def neighbours(scores, ids, same_author):
     return {pk: [ids[j] for j in top_excluding(scores[i], same_author[i])] for i, pk in enumerate(ids)}
 
 
-def precision(found, ids, books, labels):
-    result = {}
-    for label_set in LABEL_SETS:
-        scores = []
-        for pk in ids:
-            own = labels[books[pk].external_id][label_set]
-            if own:
-                scores.append(sum(1 for other in found[pk] if labels[books[other].external_id][label_set] & own) / TOP)
-        result[label_set] = float(np.mean(scores))
-    return result
-
-
 def pools(scores, same_author, size=POOL):
     """Each book's ``size`` best candidates by ``scores`` (its author's books removed): what a
     first stage hands to fusion."""
@@ -212,8 +200,8 @@ def main(argv=None):
     same_author = [by_author[books[pk].author] | {index[pk]} for pk in ids]
 
     def report(name, scores):
-        result = precision(neighbours(scores, ids, same_author), ids, books, labels)
-        print(f"| {name} | {result['subjects']:.3f} | {result['lcsh']:.3f} |", flush=True)
+        table = precision_table({"excl_author": neighbours(scores, ids, same_author)}, books, labels)
+        print(f"| {name} | {table['subjects']['excl_author']:.3f} | {table['lcsh']['excl_author']:.3f} |", flush=True)
         return scores
 
     log("Scoring ...")

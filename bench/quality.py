@@ -80,9 +80,9 @@ def precision_table(neighbours, books, labels):
     table = {}
     for label_set in LABEL_SETS:
         table[label_set] = {}
-        for variant in VARIANTS:
+        for variant, found_by_book in neighbours.items():
             scores = []
-            for pk, found in neighbours[variant].items():
+            for pk, found in found_by_book.items():
                 own = labels[books[pk].external_id][label_set]
                 if not own:
                     continue

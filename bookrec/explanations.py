@@ -13,6 +13,7 @@ from django.db.models import Manager, prefetch_related_objects
 
 from bookrec.cjk import document_text
 from bookrec.conf import bookrec_settings
+from bookrec.registry import field_values
 
 _WORD = re.compile(r"\w+")
 # Each wanted lexeme and the first word of the text that PostgreSQL turns into it.
@@ -47,8 +48,7 @@ def subjects(registration, objects):
         return {obj.pk: frozenset() for obj in objects}
     if isinstance(getattr(objects[0], name, None), Manager):
         prefetch_related_objects(objects, name)
-        return {obj.pk: frozenset(str(item) for item in getattr(obj, name).all()) for obj in objects}
-    return {obj.pk: frozenset(str(item) for item in getattr(obj, name, None) or ()) for obj in objects}
+    return {obj.pk: frozenset(field_values(obj, name)) for obj in objects}
 
 
 def subjects_of_all(registration, pks):

@@ -48,16 +48,22 @@ def template_fields(template):
     return [name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
-def field_text(obj, name):
-    """A field's value as text: lists and related objects joined by commas, None as blank."""
+def field_values(obj, name):
+    """A field's value as texts: one per item of a list or of related objects, the value itself
+    otherwise, none for None."""
     value = getattr(obj, name, None)
     if value is None:
-        return ""
+        return []
     if isinstance(value, models.Manager):  # a many-to-many or reverse relation
-        return ", ".join(str(item) for item in value.all())
+        return [str(item) for item in value.all()]
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(item) for item in value)
-    return str(value)
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+def field_text(obj, name):
+    """A field's value as text: lists and related objects joined by commas, None as blank."""
+    return ", ".join(field_values(obj, name))
 
 
 def document_hash(text):

@@ -103,3 +103,12 @@ def test_subjects_of_a_many_to_many_field_are_shared_too(settings):
     assert [(item.object.name, item.explanation.shared_subjects) for item in found] == [
         ("Writers", (str(change),)), ("Readers", ()),
     ]
+
+
+def test_a_field_of_one_value_is_one_subject(settings, catalogue):
+    # A language is a subject as a whole, not letter by letter.
+    settings.BOOKREC = {**settings.BOOKREC, "MODELS": {
+        "bookrec.Book": {**bookrec_settings.MODELS["bookrec.Book"], "SUBJECTS": "language"},
+    }}
+    found = recommend.similar(catalogue["Moby-Dick"], mode="vector", limit=20)
+    assert {item.object.language: item.explanation.shared_subjects for item in found} == {"en": ("en",), "zh": ()}
